@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -140,13 +141,39 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-/* One read buffer per FUSE thread, reused: no allocation per request. */
-static __thread char *read_buf;
+/*
+ * One read buffer per FUSE thread, reused: no allocation per request; the
+ * key's destructor frees it when the thread ends.
+ */
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+
+static void read_buf_key_init(void)
+{
+	(void)pthread_key_create(&read_buf_key, free);
+}
+
+static char *read_buf_get(void)
+{
+	char *buf;
+
+	pthread_once(&read_buf_once, read_buf_key_init);
+	buf = pthread_getspecific(read_buf_key);
+	if (!buf) {
+		buf = malloc(CKFS_READ_MAX);
+		if (buf && pthread_setspecific(read_buf_key, buf) != 0) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	return buf;
+}
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct ckfs_node *n = (struct ckfs_node *)(uintptr_t)fi->fh;
+	char *read_buf;
 	ssize_t got;
 
 	if (!n)
@@ -157,7 +184,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > CKFS_READ_MAX)
 		size = CKFS_READ_MAX;
-	if (!read_buf && !(read_buf = malloc(CKFS_READ_MAX))) {
+	read_buf = read_buf_get();
+	if (!read_buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}

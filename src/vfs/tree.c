@@ -176,8 +176,9 @@ static int populate(struct ckfs_tree *t, struct ckfs_node *dir)
 					 r == -ENOMEM ? -ENOMEM : -EIO,
 					 __ATOMIC_RELEASE);
 		} else {
-			qsort_r(dir->child, dir->nchild, sizeof(*dir->child),
-				child_cmp, t);
+			if (dir->nchild)
+				qsort_r(dir->child, dir->nchild,
+					sizeof(*dir->child), child_cmp, t);
 			__atomic_store_n(&dir->dir_state, 1, __ATOMIC_RELEASE);
 		}
 	}

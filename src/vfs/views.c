@@ -152,7 +152,8 @@ static int archive_populate(struct ckfs_tree *t, struct ckfs_node *dir)
 		}
 		nc++;
 	}
-	qsort(c, nc, sizeof(*c), comp_cmp);
+	if (nc)
+		qsort(c, nc, sizeof(*c), comp_cmp);
 	for (i = 0; i < nc; i++) {
 		const struct ckfs_member *m = c[i].m;
 		struct ckfs_node *n;
