@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Private to archive/: the decompressing stream behind a compressed tar
+ * (decompress.c) and its cache file (cache.c).  The index (archive.c) only
+ * sees a stream as "bytes [0, ready) of the decoded tar are in this fd".
+ */
+#ifndef CKFS_ARCHIVE_ARCHIVE_I_H
+#define CKFS_ARCHIVE_ARCHIVE_I_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "archive/archive.h"
+#include "base/err.h"
+
+enum ckfs_compression {
+	CKFS_COMP_NONE,
+	CKFS_COMP_GZIP,
+	CKFS_COMP_ZSTD,
+	CKFS_COMP_XZ,
+	CKFS_COMP_BZIP2,
+};
+
+struct ckfs_stream;
+
+/*
+ * ckfs_stream_sniff() - the compression of the file @fd, by magic.
+ * Returns an enum ckfs_compression (>= 0) or -errno if @fd cannot be read.
+ */
+int ckfs_stream_sniff(int fd);
+const char *ckfs_stream_comp_name(enum ckfs_compression comp);
+
+/*
+ * ckfs_stream_new() - start decoding @fd (a file of @size bytes compressed
+ * with @comp) into a new cache file, on a new thread.  Checks what can be
+ * known before decoding (a zstd frame content size, the gzip ISIZE, the
+ * first bytes decode) against the cache limit of @opts.  Returns 0 and the
+ * stream in *@out, or -errno with a one-line reason in @err.  @fd stays the
+ * caller's.
+ */
+int ckfs_stream_new(int fd, uint64_t size, const char *path,
+		    enum ckfs_compression comp,
+		    const struct ckfs_archive_opts *opts,
+		    struct ckfs_stream **out, struct ckfs_err *err);
+
+/* Stop the decoder, close the cache (which frees it) and free; NULL ok. */
+void ckfs_stream_free(struct ckfs_stream *st);
+
+/* The cache file: byte i of the decoded stream is at offset i. */
+int ckfs_stream_fd(const struct ckfs_stream *st);
+
+/*
+ * ckfs_stream_wait() - wait until at least @want bytes are decoded from
+ * @pos on (fewer if the stream ends first).  Returns the number of decoded
+ * bytes available at @pos (>= @want, or what there is once the decode
+ * ended; 0 at the end), or -EIO when the decode failed before @pos + @want
+ * or failed a checksum.
+ */
+int64_t ckfs_stream_wait(struct ckfs_stream *st, uint64_t pos, uint64_t want);
+
+/* ckfs_stream_wait_end() - wait until the decode has ended. */
+void ckfs_stream_wait_end(struct ckfs_stream *st);
+
+/* 0 while running or ended well, or the failure and its reason. */
+int ckfs_stream_status(const struct ckfs_stream *st, struct ckfs_err *err);
+
+void ckfs_stream_pause(struct ckfs_stream *st);
+void ckfs_stream_resume(struct ckfs_stream *st);
+
+/*
+ * cache.c: ckfs_cache_open() - a new private cache file, already unlinked
+ * (so it vanishes with the process, even on SIGKILL): a memfd, or an
+ * O_TMPFILE, or a mkstemp()ed then unlinked file, in @dir (NULL: memory
+ * first, then $TMPDIR or /tmp).  Stores in *@limit the default limit for
+ * it: half of the RAM for memory, the free space of the file system for a
+ * file.  Returns the fd or -errno with a reason in @err.
+ */
+int ckfs_cache_open(const char *dir, uint64_t *limit, struct ckfs_err *err);
+
+/*
+ * ckfs_cache_write() - write @len bytes at @off, leaving 4 KiB blocks of
+ * zeros as holes, and make the file at least @off + @len long.  Returns 0
+ * or -errno.
+ */
+int ckfs_cache_write(int fd, const void *buf, size_t len, uint64_t off);
+
+#endif /* CKFS_ARCHIVE_ARCHIVE_I_H */
