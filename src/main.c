@@ -7,9 +7,11 @@
  * broken archive fails here with one line and no mount.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,10 @@
 
 struct conf {
 	char *archive;
+	char *cache_dir; /* -o cache_dir=DIR */
+	char *cache_max; /* -o cache_max=SIZE */
+	char *rootfs;	 /* -o rootfs=DIR */
+	int strict_mem;	 /* -o strict_mem */
 	int help;
 	int version;
 };
@@ -33,6 +39,10 @@ static const struct fuse_opt ckfs_opts[] = {
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
+	{ "cache_dir=%s", offsetof(struct conf, cache_dir), 0 },
+	{ "cache_max=%s", offsetof(struct conf, cache_max), 0 },
+	{ "rootfs=%s", offsetof(struct conf, rootfs), 0 },
+	{ "strict_mem", offsetof(struct conf, strict_mem), 1 },
 	FUSE_OPT_END,
 };
 
@@ -59,15 +69,94 @@ static int opt_proc(void *data, const char *arg, int key,
 	}
 }
 
+/* "512M", "2G", "1048576": K, M, G, T are powers of 1024; 0 on error. */
+static uint64_t parse_size(const char *s)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+	int shift = 0;
+
+	if (!s || *s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return 0;
+	if (*end && (u = strchr(units, *end & ~0x20))) {
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+static void human(char *buf, size_t sz, uint64_t v)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int u = 0;
+
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	snprintf(buf, sz, u ? "%.1f %s" : "%.0f %s", d, unit[u]);
+}
+
+static int mounted_flag; /* atomic: the mount exists */
+
+/*
+ * Progress of a background decode, on a terminal in the foreground only:
+ * one line rewritten in place, then a summary (or nothing, if the decode
+ * was too short to report at all).
+ */
+static void show_progress(void *arg, const struct ckfs_archive_progress *p)
+{
+	double secs = (double)p->elapsed_ns / 1e9;
+	char out[32], in[32], rate[32];
+
+	human(out, sizeof(out), p->out_done);
+	human(in, sizeof(in), p->in_total);
+	human(rate, sizeof(rate), secs > 0 ? (uint64_t)(p->out_done / secs) : 0);
+	if (p->finished) {
+		if (p->error == 0)
+			fprintf(stderr,
+				"\rcheckpointfs: %s: %s decompressed in %.1f s (%s/s)\033[K\n",
+				p->compression, out, secs, rate);
+		else if (__atomic_load_n(&mounted_flag, __ATOMIC_ACQUIRE) &&
+			 p->message)
+			fprintf(stderr, "\rcheckpointfs: %s\033[K\n", p->message);
+		else
+			fprintf(stderr, "\r\033[K"); /* main() says why */
+		return;
+	}
+	if (p->in_done && p->in_total >= p->in_done)
+		fprintf(stderr,
+			"\rcheckpointfs: %s: %.0f%% of %s read, %s decompressed, %s/s, ETA %.0f s\033[K",
+			p->compression, 100.0 * (double)p->in_done / (double)p->in_total,
+			in, out, rate,
+			secs * (double)(p->in_total - p->in_done) / (double)p->in_done);
+	else
+		fprintf(stderr, "\rcheckpointfs: %s: %s decompressed, %s/s\033[K",
+			p->compression, out, rate);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: checkpointfs [options] ARCHIVE|DIR MOUNTPOINT\n"
 		"\n"
 		"Mount a CRIU container checkpoint read-only as a /proc-like tree.\n"
-		"ARCHIVE is an uncompressed tar (a kubelet/CRI-O/containerd checkpoint,\n"
-		"a Podman export made with --compress=none, or a tar of a criu dump\n"
-		"directory); DIR is a criu images directory or an extracted checkpoint.\n"
+		"ARCHIVE is a tar (a kubelet/CRI-O/containerd checkpoint, a Podman export,\n"
+		"or a tar of a criu dump directory), plain or compressed with zstd, gzip,\n"
+		"xz or bzip2; DIR is a criu images directory or an extracted checkpoint.\n"
 		"\n"
 		"options:\n"
 		"    -h, --help            print this help and exit\n"
@@ -76,6 +165,16 @@ static void usage(FILE *f)
 		"    -d                    debug: foreground, log every FUSE request\n"
 		"    -s                    serve requests on one thread\n"
 		"    -o OPT[,OPT...]       mount options, e.g. allow_other\n"
+		"    -o cache_dir=DIR      decompress into an unlinked file in DIR\n"
+		"                          (default: memory, else $TMPDIR)\n"
+		"    -o cache_max=SIZE     refuse to decompress more than SIZE bytes\n"
+		"                          (K, M, G, T suffixes; default: half of the\n"
+		"                          RAM in memory, the free space in cache_dir)\n"
+		"    -o rootfs=DIR         read file-backed pages the checkpoint lacks\n"
+		"                          from the container's root filesystem at DIR\n"
+		"                          (never from the host's own files)\n"
+		"    -o strict_mem         proc/<pid>/mem as in /proc: size 0, reads\n"
+		"                          outside a mapping fail with EIO, no holes\n"
 		"\n"
 		"Only the mounting user can read the tree (it holds process memory);\n"
 		"-o allow_other opts in to sharing it, with file modes enforced.\n"
@@ -91,6 +190,7 @@ int main(int argc, char *argv[])
 	struct ckfs_tree *tree = NULL;
 	struct ckfs_ckpt *ck = NULL;
 	struct ckfs_err err = { 0 };
+	struct ckfs_tree_opts topts = { 0 };
 	struct conf conf = { 0 };
 	char fsname[PATH_MAX + 32];
 	char *apath = NULL;
@@ -127,12 +227,40 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 
+	{
+		struct ckfs_archive_opts aopts = { .cache_dir = conf.cache_dir };
+
+		if (conf.cache_max && !(aopts.cache_max = parse_size(conf.cache_max))) {
+			fprintf(stderr,
+				"checkpointfs: cache_max=%s: not a size (e.g. 512M, 4G)\n",
+				conf.cache_max);
+			goto out;
+		}
+		if (opts.foreground && isatty(STDERR_FILENO))
+			aopts.progress = show_progress;
+		if (ckfs_archive_set_opts(&aopts) < 0) {
+			fprintf(stderr, "checkpointfs: out of memory\n");
+			goto out;
+		}
+	}
 	r = ckfs_ckpt_open(apath, &ck, &err);
 	if (r < 0) {
 		fprintf(stderr, "checkpointfs: %s\n", err.msg);
 		goto out;
 	}
-	r = ckfs_tree_new(ck, NULL, &tree);
+	if (conf.rootfs) {
+		/* O_PATH: nothing below it is opened but with RESOLVE_IN_ROOT */
+		int rfd = open(conf.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+		if (rfd < 0) {
+			fprintf(stderr, "checkpointfs: rootfs=%s: %s\n",
+				conf.rootfs, strerror(errno));
+			goto out;
+		}
+		ckfs_ckpt_set_rootfs(ck, rfd);
+	}
+	topts.strict_mem = conf.strict_mem;
+	r = ckfs_tree_new(ck, &topts, &tree);
 	if (r < 0) {
 		fprintf(stderr, "checkpointfs: %s\n", strerror(-r));
 		goto out;
@@ -154,9 +282,20 @@ int main(int argc, char *argv[])
 		goto out;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
+	/* a compressed archive whose decode already failed is not mounted */
+	r = ckfs_archive_status(ckfs_ckpt_archive(ck), &err);
+	if (r < 0) {
+		fprintf(stderr, "checkpointfs: %s\n", err.msg);
+		goto out_signals;
+	}
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;
-	if (fuse_daemonize(opts.foreground) != 0)
+	__atomic_store_n(&mounted_flag, 1, __ATOMIC_RELEASE);
+	/* the decoder thread would not survive the fork: its state does */
+	ckfs_archive_pause(ckfs_ckpt_archive(ck));
+	r = fuse_daemonize(opts.foreground);
+	ckfs_archive_resume(ckfs_ckpt_archive(ck));
+	if (r != 0)
 		goto out_unmount;
 	if (opts.singlethread) {
 		r = fuse_session_loop(se);
@@ -170,7 +309,11 @@ int main(int argc, char *argv[])
 			r = fuse_session_loop_mt(se, loop);
 		}
 	}
-	ret = r == 0 ? 0 : 1;
+	/*
+	 * libfuse >= 3.12 returns the number of the signal that ended the
+	 * loop (SIGINT, SIGTERM, SIGHUP): a clean unmount, not a failure.
+	 */
+	ret = r < 0 ? 1 : 0;
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -183,6 +326,9 @@ out:
 	ckfs_ckpt_free(ck);
 	free(opts.mountpoint);
 	free(conf.archive);
+	free(conf.cache_dir);
+	free(conf.cache_max);
+	free(conf.rootfs);
 	free(apath);
 	fuse_opt_free_args(&args);
 	return ret;

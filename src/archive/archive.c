@@ -1,10 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Indexing: a tar is walked once with libarchive, reading headers only (the
- * data of each member is skipped with a seek); the offset of each member's
- * data in the file is recorded, and reads are served with pread() on the
- * archive's fd.  A directory is walked with openat() and never follows a
- * symlink; its files are opened on first read, beneath the directory.
+ * Indexing: a tar is walked with libarchive, reading headers only (the
+ * data of each member is skipped); the offset of each member's data in the
+ * (decoded) tar is recorded, and reads are served with pread() on the
+ * archive's fd, or on the cache file of a compressed tar.  A directory is
+ * walked with openat() and never follows a symlink; its files are opened
+ * on first read, beneath the directory.
+ *
+ * Members live in fixed blocks, so a member's address never changes while
+ * the index grows.  A hash table finds a name (the later of two members of
+ * the same name wins, as tar extraction would have it); once the index is
+ * complete, a sorted array of the surviving members is made, and from then
+ * on the index is read-only and read without locks.
+ *
+ * A compressed tar is indexed on demand: whoever needs a member that is
+ * not indexed yet takes the advance lock and reads the next header from
+ * the cache (waiting for the decoder), one member at a time; so a lookup
+ * costs only as much of the stream as it needs.
  */
 #include "archive/archive.h"
 
@@ -14,22 +26,70 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "archive/archive_i.h"
 #include "base/mem.h"
+
+#define BLK_SHIFT   8
+#define BLK_MEMBERS (1u << BLK_SHIFT)
+#define INDEX_BUF   (64u << 10)
 
 struct ckfs_archive {
 	char *path;
 	enum ckfs_archive_kind kind;
+	enum ckfs_compression comp;
 	int fd; /* tar: the file; dir: the directory */
 	uint64_t file_size;
-	size_t n, cap;
-	struct ckfs_member *m;
+	struct ckfs_stream *st; /* compressed tar: the decoder and cache */
+
+	/*
+	 * Guards the fields below while the index grows (a compressed tar);
+	 * once @complete is set (release), they never change again.
+	 */
+	pthread_mutex_t lock;
+	size_t n; /* members stored */
+	size_t nblk;
+	struct ckfs_member **blk; /* blocks of BLK_MEMBERS */
+	size_t hcap, hn;
+	struct ckfs_member **hash; /* open addressing, the latest per name */
+	size_t nsorted;
+	struct ckfs_member **sorted;
+	bool complete; /* atomic */
+	int index_err; /* why a streamed index ended early */
+	char index_msg[CKFS_ERR_MSG_MAX];
+
+	/* streamed index: one header at a time, under @advance */
+	pthread_mutex_t advance;
+	struct archive *ia;
+	uint64_t ipos; /* the cache offset libarchive reads next */
+	char *ibuf;
+	char last[CKFS_ARCHIVE_NAME_MAX + 2]; /* the member before */
 };
+
+static struct ckfs_archive_opts g_opts;
+static char *g_cache_dir;
+
+int ckfs_archive_set_opts(const struct ckfs_archive_opts *opts)
+{
+	char *dir = NULL;
+
+	if (opts && opts->cache_dir && !(dir = strdup(opts->cache_dir)))
+		return -ENOMEM;
+	free(g_cache_dir);
+	g_cache_dir = dir;
+	memset(&g_opts, 0, sizeof(g_opts));
+	if (opts)
+		g_opts = *opts;
+	g_opts.cache_dir = g_cache_dir;
+	return 0;
+}
 
 static void member_fini(struct ckfs_member *m)
 {
@@ -45,11 +105,21 @@ void ckfs_archive_free(struct ckfs_archive *ar)
 
 	if (!ar)
 		return;
+	ckfs_stream_free(ar->st); /* first: stops the decoder thread */
+	if (ar->ia)
+		archive_read_free(ar->ia);
 	for (i = 0; i < ar->n; i++)
-		member_fini(&ar->m[i]);
-	free(ar->m);
+		member_fini(&ar->blk[i >> BLK_SHIFT][i & (BLK_MEMBERS - 1)]);
+	for (i = 0; i < ar->nblk; i++)
+		free(ar->blk[i]);
+	free(ar->blk);
+	free(ar->hash);
+	free(ar->sorted);
+	free(ar->ibuf);
 	if (ar->fd >= 0)
 		close(ar->fd);
+	pthread_mutex_destroy(&ar->advance);
+	pthread_mutex_destroy(&ar->lock);
 	free(ar->path);
 	free(ar);
 }
@@ -88,92 +158,249 @@ static int normalize_name(const char *name, char *out, size_t outsz)
 
 static int member_cmp(const void *a, const void *b)
 {
-	const struct ckfs_member *x = a, *y = b;
+	const struct ckfs_member *const *x = a, *const *y = b;
 
-	return strcmp(x->name, y->name);
+	return strcmp((*x)->name, (*y)->name);
 }
 
-static struct ckfs_member *add_member(struct ckfs_archive *ar)
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ull;
+	return h;
+}
+
+/* The slot of @name in the hash table: its member, or an empty slot. */
+static struct ckfs_member **hash_slot(struct ckfs_member **tab, size_t cap,
+				      const char *name)
+{
+	size_t i = (size_t)name_hash(name) & (cap - 1);
+
+	while (tab[i] && strcmp(tab[i]->name, name) != 0)
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+static const struct ckfs_member *hash_get(const struct ckfs_archive *ar,
+					  const char *name)
+{
+	return ar->hcap ? *hash_slot(ar->hash, ar->hcap, name) : NULL;
+}
+
+/* A new zeroed member in stable storage; NULL on ENOMEM. */
+static struct ckfs_member *new_member(struct ckfs_archive *ar)
 {
 	struct ckfs_member *m;
 
-	if (ar->n == ar->cap) {
-		size_t cap = ar->cap ? ar->cap * 2 : 64;
+	if ((ar->n >> BLK_SHIFT) == ar->nblk) {
+		struct ckfs_member **blk, *b;
 
-		m = reallocarray(ar->m, cap, sizeof(*m));
-		if (!m)
+		blk = reallocarray(ar->blk, ar->nblk + 1, sizeof(*blk));
+		if (!blk)
 			return NULL;
-		ar->m = m;
-		ar->cap = cap;
+		ar->blk = blk;
+		b = calloc(BLK_MEMBERS, sizeof(*b));
+		if (!b)
+			return NULL;
+		/* the new block is reachable before the count says so */
+		pthread_mutex_lock(&ar->lock);
+		ar->blk[ar->nblk++] = b;
+		pthread_mutex_unlock(&ar->lock);
 	}
-	m = &ar->m[ar->n++];
+	pthread_mutex_lock(&ar->lock);
+	m = &ar->blk[ar->n >> BLK_SHIFT][ar->n & (BLK_MEMBERS - 1)];
+	ar->n++;
+	pthread_mutex_unlock(&ar->lock);
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;
 	return m;
 }
 
-/*
- * Sort by name; when a tar holds the same name twice, the later one wins,
- * as tar extraction would do.  qsort is not stable, but a later entry's
- * data offset is always larger, which decides ties.
- */
-static void sort_members(struct ckfs_archive *ar)
+/* Make @m findable; a member of the same name before it is shadowed. */
+static int publish(struct ckfs_archive *ar, struct ckfs_member *m)
 {
-	size_t i, o;
+	struct ckfs_member **slot;
+	int r = 0;
 
-	qsort(ar->m, ar->n, sizeof(*ar->m), member_cmp);
-	for (i = 0, o = 0; i < ar->n; i++) {
-		if (o > 0 && strcmp(ar->m[o - 1].name, ar->m[i].name) == 0) {
-			/* keep the entry that came last in the archive */
-			if (ar->m[i].data_off >= ar->m[o - 1].data_off) {
-				member_fini(&ar->m[o - 1]);
-				ar->m[o - 1] = ar->m[i];
-			} else {
-				member_fini(&ar->m[i]);
-			}
-			continue;
+	pthread_mutex_lock(&ar->lock);
+	if (2 * (ar->hn + 1) > ar->hcap) {
+		size_t cap = ar->hcap ? 2 * ar->hcap : 64, i;
+		struct ckfs_member **tab = calloc(cap, sizeof(*tab));
+
+		if (!tab) {
+			r = -ENOMEM;
+			goto out;
 		}
-		ar->m[o++] = ar->m[i];
+		for (i = 0; i < ar->hcap; i++)
+			if (ar->hash[i])
+				*hash_slot(tab, cap, ar->hash[i]->name) =
+					ar->hash[i];
+		free(ar->hash);
+		ar->hash = tab;
+		ar->hcap = cap;
 	}
-	ar->n = o;
+	slot = hash_slot(ar->hash, ar->hcap, m->name);
+	if (!*slot)
+		ar->hn++;
+	*slot = m;
+out:
+	pthread_mutex_unlock(&ar->lock);
+	return r;
 }
 
-static int sniff_compression(int fd, const char *path, struct ckfs_err *err)
+/*
+ * A hard link in a tar names an earlier member: serve that member's data
+ * (the one of that name indexed so far, as extraction would link it).
+ */
+static void resolve_hardlink(struct ckfs_archive *ar, struct ckfs_member *m,
+			     const char *link)
 {
-	static const struct {
-		const char *name, *magic, *tool;
-		size_t len;
-	} kinds[] = {
-		{ "gzip", "\x1f\x8b", "gzip -d", 2 },
-		{ "zstd", "\x28\xb5\x2f\xfd", "zstd -d", 4 },
-		{ "xz", "\xfd\x37\x7a\x58\x5a\x00", "xz -d", 6 },
-		{ "bzip2", "BZh", "bzip2 -d", 3 },
-	};
-	unsigned char head[8] = { 0 };
-	ssize_t n = pread(fd, head, sizeof(head), 0);
-	size_t i;
+	char name[CKFS_ARCHIVE_NAME_MAX + 2];
+	const struct ckfs_member *t = NULL;
 
-	if (n < 0)
-		return ckfs_err_set(err, -errno, "%s: cannot read: %s", path,
-				    strerror(errno));
-	for (i = 0; i < CKFS_ARRAY_SIZE(kinds); i++) {
-		if ((size_t)n >= kinds[i].len &&
-		    memcmp(head, kinds[i].magic, kinds[i].len) == 0)
-			return ckfs_err_set(
-				err, -ENOTSUP,
-				"%s: %s-compressed archives are not supported yet; decompress it first (%s)",
-				path, kinds[i].name, kinds[i].tool);
+	m->size = 0;
+	if (normalize_name(link, name, sizeof(name)) == 0)
+		t = hash_get(ar, name);
+	if (t && t->type == CKFS_MEMBER_REG) {
+		m->size = t->size;
+		m->data_off = t->data_off;
+		m->unreadable = t->unreadable;
+	} else {
+		m->unreadable =
+			"hard link to a member that is not in the archive";
 	}
+}
+
+/* The index is whole: sort the surviving members and freeze. */
+static int complete_index(struct ckfs_archive *ar)
+{
+	struct ckfs_member **v = NULL;
+	size_t i, o = 0;
+
+	if (ar->hn) {
+		v = malloc(ar->hn * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (i = 0; i < ar->hcap; i++)
+			if (ar->hash[i])
+				v[o++] = ar->hash[i];
+		qsort(v, o, sizeof(*v), member_cmp);
+	}
+	pthread_mutex_lock(&ar->lock);
+	ar->sorted = v;
+	ar->nsorted = o;
+	__atomic_store_n(&ar->complete, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&ar->lock);
 	return 0;
+}
+
+/*
+ * Read one tar header from @a and record its member.  Returns 1 when a
+ * header was read, 0 at the end of the tar, or -errno with @err set.
+ * @streamed: the tar is a decoded stream of unknown length (no truncation
+ * check here: reads past the decoded end fail later, with EIO).
+ */
+static int index_next(struct ckfs_archive *ar, struct archive *a, bool streamed,
+		      struct ckfs_err *err)
+{
+	struct archive_entry *ent;
+	char name[CKFS_ARCHIVE_NAME_MAX + 2];
+	struct ckfs_member *m;
+	const char *pathname, *link;
+	int64_t off;
+	int nr, ar_r, r;
+
+	ar_r = archive_read_next_header(a, &ent);
+	if (ar_r == ARCHIVE_EOF)
+		return 0;
+	if (ar_r != ARCHIVE_OK && ar_r != ARCHIVE_WARN) {
+		if (ar->last[0])
+			return ckfs_err_set(err, -EBADMSG,
+					    "%s: after member %s: %s", ar->path,
+					    ar->last, archive_error_string(a));
+		return ckfs_err_set(err, -EBADMSG, "%s: %s", ar->path,
+				    archive_error_string(a));
+	}
+	pathname = archive_entry_pathname(ent);
+	if (!pathname)
+		return ckfs_err_set(err, -EBADMSG,
+				    "%s: member after %s has no name", ar->path,
+				    ar->last[0] ? ar->last : "the start");
+	nr = normalize_name(pathname, name, sizeof(name));
+	if (nr < 0)
+		return ckfs_err_set(
+			err, -EINVAL, "%s: member name %s %s", ar->path,
+			pathname,
+			nr == -EINVAL
+				? "leaves the archive ('..' or a leading '/'); refusing it"
+				: "is too long");
+	snprintf(ar->last, sizeof(ar->last), "%s", pathname);
+	if (nr == 1)
+		goto skip; /* "./" itself */
+	if (ar->n >= CKFS_ARCHIVE_MEMBERS_MAX)
+		return ckfs_err_set(err, -EOVERFLOW, "%s: more than %u members",
+				    ar->path, CKFS_ARCHIVE_MEMBERS_MAX);
+	m = new_member(ar);
+	if (!m || !(m->name = strdup(name)))
+		return ckfs_err_set(err, -ENOMEM, "out of memory");
+	m->mode = archive_entry_perm(ent);
+	m->mtime = archive_entry_mtime(ent);
+	/* the format reader has consumed exactly the headers */
+	off = archive_filter_bytes(a, 0);
+	m->data_off = off < 0 ? 0 : (uint64_t)off;
+	link = archive_entry_hardlink(ent);
+	/* a tar hard link ('1') has no file type of its own: it is its target */
+	switch (link ? AE_IFREG : archive_entry_filetype(ent)) {
+	case AE_IFREG:
+		m->type = CKFS_MEMBER_REG;
+		m->size = (uint64_t)archive_entry_size(ent);
+		if (link)
+			resolve_hardlink(ar, m, link);
+		else if (archive_entry_sparse_count(ent) > 0)
+			m->unreadable = "sparse tar members are not supported";
+		break;
+	case AE_IFDIR:
+		m->type = CKFS_MEMBER_DIR;
+		break;
+	case AE_IFLNK:
+		m->type = CKFS_MEMBER_SYMLINK;
+		link = archive_entry_symlink(ent);
+		m->link = strdup(link ? link : "");
+		if (!m->link)
+			return ckfs_err_set(err, -ENOMEM, "out of memory");
+		break;
+	default:
+		m->type = CKFS_MEMBER_OTHER;
+		break;
+	}
+	/* a sparse member's size is its expanded size, not what is stored */
+	if (!streamed && m->type == CKFS_MEMBER_REG && !link &&
+	    !m->unreadable &&
+	    (m->data_off > ar->file_size ||
+	     m->size > ar->file_size - m->data_off))
+		return ckfs_err_set(
+			err, -EBADMSG,
+			"%s: member %s is truncated: its data ends at byte %llu but the archive has %llu bytes",
+			ar->path, m->name,
+			(unsigned long long)(m->data_off + m->size),
+			(unsigned long long)ar->file_size);
+	r = publish(ar, m);
+	if (r < 0)
+		return ckfs_err_set(err, r, "out of memory");
+skip:
+	if (archive_read_data_skip(a) != ARCHIVE_OK)
+		return ckfs_err_set(err, -EBADMSG, "%s: member %s: %s",
+				    ar->path, ar->last,
+				    archive_error_string(a));
+	return 1;
 }
 
 static int index_tar(struct ckfs_archive *ar, struct ckfs_err *err)
 {
 	struct archive *a = archive_read_new();
-	struct archive_entry *ent;
-	char name[CKFS_ARCHIVE_NAME_MAX + 2];
-	char last[CKFS_ARCHIVE_NAME_MAX + 2] = "";
-	int r = 0, ar_r;
+	int r;
 
 	if (!a)
 		return ckfs_err_set(err, -ENOMEM, "out of memory");
@@ -184,136 +411,130 @@ static int index_tar(struct ckfs_archive *ar, struct ckfs_err *err)
 				 ar->path, archive_error_string(a));
 		goto out;
 	}
-	for (;;) {
-		struct ckfs_member *m;
-		const char *pathname, *link;
-		int64_t off;
-		int nr;
-
-		ar_r = archive_read_next_header(a, &ent);
-		if (ar_r == ARCHIVE_EOF)
-			break;
-		if (ar_r != ARCHIVE_OK && ar_r != ARCHIVE_WARN) {
-			if (last[0])
-				r = ckfs_err_set(err, -EBADMSG,
-						 "%s: after member %s: %s",
-						 ar->path, last,
-						 archive_error_string(a));
-			else
-				r = ckfs_err_set(err, -EBADMSG, "%s: %s",
-						 ar->path,
-						 archive_error_string(a));
-			goto out;
-		}
-		pathname = archive_entry_pathname(ent);
-		if (!pathname) {
-			r = ckfs_err_set(err, -EBADMSG,
-					 "%s: member after %s has no name",
-					 ar->path, last[0] ? last : "the start");
-			goto out;
-		}
-		nr = normalize_name(pathname, name, sizeof(name));
-		if (nr < 0) {
-			r = ckfs_err_set(
-				err, -EINVAL, "%s: member name %s %s", ar->path,
-				pathname,
-				nr == -EINVAL ?
-					"leaves the archive ('..' or a leading '/'); refusing it" :
-					"is too long");
-			goto out;
-		}
-		snprintf(last, sizeof(last), "%s", pathname);
-		if (nr == 1)
-			continue; /* "./" itself */
-		if (ar->n >= CKFS_ARCHIVE_MEMBERS_MAX) {
-			r = ckfs_err_set(err, -EOVERFLOW,
-					 "%s: more than %u members", ar->path,
-					 CKFS_ARCHIVE_MEMBERS_MAX);
-			goto out;
-		}
-		m = add_member(ar);
-		if (!m || !(m->name = strdup(name))) {
-			r = ckfs_err_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
-		m->mode = archive_entry_perm(ent);
-		m->mtime = archive_entry_mtime(ent);
-		/* the format reader has consumed exactly the headers */
-		off = archive_filter_bytes(a, 0);
-		m->data_off = off < 0 ? 0 : (uint64_t)off;
-		link = archive_entry_hardlink(ent);
-		switch (archive_entry_filetype(ent)) {
-		case AE_IFREG:
-			m->type = CKFS_MEMBER_REG;
-			m->size = (uint64_t)archive_entry_size(ent);
-			if (link) {
-				/* resolved against earlier members below */
-				m->link = strdup(link);
-				m->size = 0;
-			}
-			if (archive_entry_sparse_count(ent) > 0)
-				m->unreadable = "sparse tar members are not supported";
-			break;
-		case AE_IFDIR:
-			m->type = CKFS_MEMBER_DIR;
-			break;
-		case AE_IFLNK:
-			m->type = CKFS_MEMBER_SYMLINK;
-			link = archive_entry_symlink(ent);
-			m->link = strdup(link ? link : "");
-			break;
-		default:
-			m->type = CKFS_MEMBER_OTHER;
-			break;
-		}
-		if (m->type == CKFS_MEMBER_REG && !m->link &&
-		    (m->data_off > ar->file_size ||
-		     m->size > ar->file_size - m->data_off)) {
-			r = ckfs_err_set(
-				err, -EBADMSG,
-				"%s: member %s is truncated: its data ends at byte %llu but the archive has %llu bytes",
-				ar->path, m->name,
-				(unsigned long long)(m->data_off + m->size),
-				(unsigned long long)ar->file_size);
-			goto out;
-		}
-		if (archive_read_data_skip(a) != ARCHIVE_OK) {
-			r = ckfs_err_set(err, -EBADMSG, "%s: member %s: %s",
-					 ar->path, m->name,
-					 archive_error_string(a));
-			goto out;
-		}
-	}
+	while ((r = index_next(ar, a, false, err)) > 0)
+		;
 out:
 	archive_read_free(a);
 	return r;
 }
 
-/* Hard links in a tar name an earlier member; serve that member's data. */
-static void resolve_hardlinks(struct ckfs_archive *ar)
+/* ---- a compressed tar: the index reads the cache as it fills ---- */
+
+static la_ssize_t cache_read(struct archive *a, void *data, const void **buf)
 {
-	size_t i;
+	struct ckfs_archive *ar = data;
+	int64_t avail = ckfs_stream_wait(ar->st, ar->ipos, 512);
+	size_t want, got = 0;
 
-	for (i = 0; i < ar->n; i++) {
-		struct ckfs_member *m = &ar->m[i];
-		char name[CKFS_ARCHIVE_NAME_MAX + 2];
-		const struct ckfs_member *t;
-
-		if (m->type != CKFS_MEMBER_REG || !m->link)
-			continue;
-		t = NULL;
-		if (normalize_name(m->link, name, sizeof(name)) == 0)
-			t = ckfs_archive_find(ar, name);
-		if (t && t->type == CKFS_MEMBER_REG && !t->link) {
-			m->size = t->size;
-			m->data_off = t->data_off;
-			m->unreadable = t->unreadable;
-		} else {
-			m->unreadable = "hard link to a member that is not in the archive";
-		}
-		free(m->link);
-		m->link = NULL;
+	if (avail < 0) {
+		archive_set_error(a, EIO, "the decompression failed");
+		return -1;
 	}
+	want = avail < (int64_t)INDEX_BUF ? (size_t)avail : INDEX_BUF;
+	while (got < want) {
+		ssize_t n = pread(ckfs_stream_fd(ar->st), ar->ibuf + got,
+				  want - got, (off_t)(ar->ipos + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			archive_set_error(a, EIO, "cannot read the cache");
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	ar->ipos += got;
+	*buf = ar->ibuf;
+	return (la_ssize_t)got;
+}
+
+/* Skipping data costs nothing: the decoder writes it anyway. */
+static la_int64_t cache_skip(struct archive *a, void *data, la_int64_t request)
+{
+	struct ckfs_archive *ar = data;
+
+	ar->ipos += (uint64_t)request;
+	return request;
+}
+
+/*
+ * The streamed index ended (@r: 0 at the tar's end, or -errno with @err):
+ * wait for the decoder to end too, so that a complete index also means a
+ * verified stream, then freeze it.  Under @advance.
+ */
+static void end_streamed_index(struct ckfs_archive *ar, int r,
+			       struct ckfs_err *err)
+{
+	ckfs_stream_wait_end(ar->st);
+	pthread_mutex_lock(&ar->lock);
+	if (r < 0) {
+		ar->index_err = r;
+		snprintf(ar->index_msg, sizeof(ar->index_msg), "%s", err->msg);
+	}
+	pthread_mutex_unlock(&ar->lock);
+	if (complete_index(ar) < 0) {
+		/* no memory for the sorted view: an empty, complete index */
+		pthread_mutex_lock(&ar->lock);
+		ar->index_err = -ENOMEM;
+		snprintf(ar->index_msg, sizeof(ar->index_msg), "out of memory");
+		__atomic_store_n(&ar->complete, true, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&ar->lock);
+	}
+}
+
+/* Index one more member of a compressed tar (or end the index). */
+static void advance(struct ckfs_archive *ar)
+{
+	struct ckfs_err err = { 0 };
+	int r;
+
+	pthread_mutex_lock(&ar->advance);
+	if (!__atomic_load_n(&ar->complete, __ATOMIC_ACQUIRE)) {
+		r = index_next(ar, ar->ia, true, &err);
+		if (r <= 0)
+			end_streamed_index(ar, r, &err);
+	}
+	pthread_mutex_unlock(&ar->advance);
+}
+
+/* Prefer the decoder's story to the tar reader's when both failed. */
+static int stream_error(struct ckfs_archive *ar, int r, struct ckfs_err *err)
+{
+	int s = ckfs_stream_status(ar->st, err);
+
+	return s < 0 ? s : r;
+}
+
+static int open_compressed(struct ckfs_archive *ar, struct ckfs_err *err)
+{
+	const char *cname = ckfs_stream_comp_name(ar->comp);
+	int r;
+
+	r = ckfs_stream_new(ar->fd, ar->file_size, ar->path, ar->comp, &g_opts,
+			    &ar->st, err);
+	if (r < 0)
+		return r;
+	ar->ibuf = malloc(INDEX_BUF);
+	ar->ia = archive_read_new();
+	if (!ar->ibuf || !ar->ia)
+		return ckfs_err_set(err, -ENOMEM, "out of memory");
+	archive_read_support_format_tar(ar->ia);
+	archive_read_support_format_gnutar(ar->ia);
+	if (archive_read_open2(ar->ia, ar, NULL, cache_read, cache_skip,
+			       NULL) != ARCHIVE_OK) {
+		r = ckfs_err_set(
+			err, -EBADMSG,
+			"%s: %s-compressed, but what it holds is not a tar: %s",
+			ar->path, cname, archive_error_string(ar->ia));
+		return stream_error(ar, r, err);
+	}
+	/* the first header now: a stream that holds no tar fails the open */
+	r = index_next(ar, ar->ia, true, err);
+	if (r < 0)
+		return stream_error(ar, r, err);
+	if (r == 0)
+		end_streamed_index(ar, 0, err);
+	return 0;
 }
 
 static int walk_dir(struct ckfs_archive *ar, int dfd, const char *prefix,
@@ -348,7 +569,8 @@ static int walk_dir(struct ckfs_archive *ar, int dfd, const char *prefix,
 					 ar->path);
 			break;
 		}
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+		    0) {
 			r = ckfs_err_set(err, -errno, "%s/%s: %s", ar->path,
 					 name, strerror(errno));
 			break;
@@ -359,7 +581,7 @@ static int walk_dir(struct ckfs_archive *ar, int dfd, const char *prefix,
 					 CKFS_ARCHIVE_MEMBERS_MAX);
 			break;
 		}
-		m = add_member(ar);
+		m = new_member(ar);
 		if (!m || !(m->name = strdup(name))) {
 			r = ckfs_err_set(err, -ENOMEM, "out of memory");
 			break;
@@ -395,6 +617,11 @@ static int walk_dir(struct ckfs_archive *ar, int dfd, const char *prefix,
 		} else {
 			m->type = CKFS_MEMBER_OTHER;
 		}
+		r = publish(ar, m);
+		if (r < 0) {
+			r = ckfs_err_set(err, r, "out of memory");
+			break;
+		}
 	}
 	closedir(d);
 	return r;
@@ -413,12 +640,16 @@ int ckfs_archive_open(const char *path, struct ckfs_archive **out,
 		free(ar);
 		return ckfs_err_set(err, -ENOMEM, "out of memory");
 	}
-	ar->fd = open(path, O_RDONLY | O_CLOEXEC);
+	pthread_mutex_init(&ar->lock, NULL);
+	pthread_mutex_init(&ar->advance, NULL);
+	/* O_NONBLOCK: a fifo must be refused below, not wait for a writer */
+	ar->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (ar->fd < 0) {
 		r = ckfs_err_set(err, -errno, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (fstat(ar->fd, &st) < 0) {
+	if (fstat(ar->fd, &st) < 0 ||
+	    fcntl(ar->fd, F_SETFL, fcntl(ar->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
 		r = ckfs_err_set(err, -errno, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
@@ -435,17 +666,32 @@ int ckfs_archive_open(const char *path, struct ckfs_archive **out,
 	} else if (S_ISREG(st.st_mode)) {
 		ar->kind = CKFS_ARCHIVE_TAR;
 		ar->file_size = (uint64_t)st.st_size;
-		r = sniff_compression(ar->fd, path, err);
-		if (r == 0)
-			r = index_tar(ar, err);
+		r = ckfs_stream_sniff(ar->fd);
+		if (r < 0) {
+			r = ckfs_err_set(err, r, "%s: cannot read: %s", path,
+					 strerror(-r));
+			goto fail;
+		}
+		ar->comp = (enum ckfs_compression)r;
+		if (ar->comp != CKFS_COMP_NONE) {
+			r = open_compressed(ar, err);
+			if (r < 0)
+				goto fail;
+			*out = ar;
+			return 0;
+		}
+		r = index_tar(ar, err);
 	} else {
 		r = ckfs_err_set(err, -EINVAL,
 				 "%s: not a regular file or a directory", path);
 	}
 	if (r < 0)
 		goto fail;
-	sort_members(ar);
-	resolve_hardlinks(ar);
+	r = complete_index(ar);
+	if (r < 0) {
+		r = ckfs_err_set(err, r, "out of memory");
+		goto fail;
+	}
 	*out = ar;
 	return 0;
 fail:
@@ -468,23 +714,82 @@ uint64_t ckfs_archive_file_size(const struct ckfs_archive *ar)
 	return ar->file_size;
 }
 
-size_t ckfs_archive_count(const struct ckfs_archive *ar)
+const char *ckfs_archive_compression(const struct ckfs_archive *ar)
 {
-	return ar->n;
+	return ckfs_stream_comp_name(ar->comp);
 }
 
-const struct ckfs_member *ckfs_archive_member(const struct ckfs_archive *ar,
+int ckfs_archive_status(const struct ckfs_archive *car, struct ckfs_err *err)
+{
+	struct ckfs_archive *ar = (struct ckfs_archive *)car;
+	int r;
+
+	if (!ar->st)
+		return 0;
+	r = ckfs_stream_status(ar->st, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&ar->lock);
+	if (ar->index_err < 0)
+		r = ckfs_err_set(err, ar->index_err, "%s", ar->index_msg);
+	pthread_mutex_unlock(&ar->lock);
+	return r;
+}
+
+void ckfs_archive_pause(struct ckfs_archive *ar)
+{
+	if (ar->st)
+		ckfs_stream_pause(ar->st);
+}
+
+void ckfs_archive_resume(struct ckfs_archive *ar)
+{
+	if (ar->st)
+		ckfs_stream_resume(ar->st);
+}
+
+/* Wait until the index is complete (at once for all but a compressed tar). */
+static void wait_complete(struct ckfs_archive *ar)
+{
+	while (!__atomic_load_n(&ar->complete, __ATOMIC_ACQUIRE))
+		advance(ar);
+}
+
+size_t ckfs_archive_count(const struct ckfs_archive *car)
+{
+	struct ckfs_archive *ar = (struct ckfs_archive *)car;
+
+	wait_complete(ar);
+	return ar->nsorted;
+}
+
+const struct ckfs_member *ckfs_archive_member(const struct ckfs_archive *car,
 					      size_t i)
 {
-	return i < ar->n ? &ar->m[i] : NULL;
+	struct ckfs_archive *ar = (struct ckfs_archive *)car;
+
+	wait_complete(ar);
+	return i < ar->nsorted ? ar->sorted[i] : NULL;
 }
 
-const struct ckfs_member *ckfs_archive_find(const struct ckfs_archive *ar,
+const struct ckfs_member *ckfs_archive_find(const struct ckfs_archive *car,
 					    const char *name)
 {
-	struct ckfs_member key = { .name = (char *)name };
+	struct ckfs_archive *ar = (struct ckfs_archive *)car;
+	const struct ckfs_member *m;
+	bool done;
 
-	return bsearch(&key, ar->m, ar->n, sizeof(*ar->m), member_cmp);
+	if (__atomic_load_n(&ar->complete, __ATOMIC_ACQUIRE))
+		return hash_get(ar, name);
+	for (;;) {
+		pthread_mutex_lock(&ar->lock);
+		m = hash_get(ar, name);
+		done = ar->complete;
+		pthread_mutex_unlock(&ar->lock);
+		if (m || done)
+			return m;
+		advance(ar);
+	}
 }
 
 /* Open a directory input's file beneath the directory, never via a link. */
@@ -507,6 +812,8 @@ static int member_fd(struct ckfs_archive *ar, const struct ckfs_member *m)
 	struct ckfs_member *mm = (struct ckfs_member *)m;
 	int fd, expected = -1;
 
+	if (ar->st)
+		return ckfs_stream_fd(ar->st);
 	if (ar->kind == CKFS_ARCHIVE_TAR)
 		return ar->fd;
 	fd = __atomic_load_n(&mm->fd, __ATOMIC_ACQUIRE);
@@ -523,9 +830,8 @@ static int member_fd(struct ckfs_archive *ar, const struct ckfs_member *m)
 	return fd;
 }
 
-ssize_t ckfs_archive_pread(struct ckfs_archive *ar,
-			   const struct ckfs_member *m, void *buf, size_t len,
-			   uint64_t off)
+ssize_t ckfs_archive_pread(struct ckfs_archive *ar, const struct ckfs_member *m,
+			   void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 	int fd;
@@ -536,6 +842,12 @@ ssize_t ckfs_archive_pread(struct ckfs_archive *ar,
 		return 0;
 	if (len > m->size - off)
 		len = (size_t)(m->size - off);
+	if (ar->st) {
+		int64_t got = ckfs_stream_wait(ar->st, m->data_off + off, len);
+
+		if (got < 0 || (uint64_t)got < len)
+			return -EIO;
+	}
 	fd = member_fd(ar, m);
 	if (fd < 0)
 		return fd;

@@ -25,7 +25,8 @@ static bool reserve(struct ckfs_sb *sb, size_t extra)
 
 	if (sb->oom)
 		return false;
-	if (__builtin_add_overflow(sb->len, extra + 1, &want)) {
+	if (__builtin_add_overflow(sb->len, extra, &want) ||
+	    __builtin_add_overflow(want, 1, &want)) {
 		sb->oom = true;
 		return false;
 	}

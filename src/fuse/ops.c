@@ -135,7 +135,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	fi->keep_cache = 1;
+	fi->keep_cache = !n->ops->direct_io;
+	fi->direct_io = n->ops->direct_io;
 	fi->noflush = 1;
 	fi->fh = (uint64_t)(uintptr_t)n;
 	fuse_reply_open(req, fi);

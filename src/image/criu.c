@@ -106,6 +106,47 @@ static void ns_ids(const TaskKobjIdsEntry *e, uint32_t ns[8])
 
 /* ---- inventory ---- */
 
+#define HAS_BIT(e, field, n) ((e)->has_##field ? 1u << (n) : 0)
+
+/* The inventory fields beyond what the model needs, for metadata.json. */
+static int copy_inventory_rest(const InventoryEntry *e,
+			       struct ckfs_inventory *out, struct ckfs_err *err)
+{
+	size_t i, n;
+
+	out->has = HAS_BIT(e, img_version, 1) | HAS_BIT(e, fdinfo_per_id, 2) |
+		   (e->root_ids ? 1u << 3 : 0) | HAS_BIT(e, ns_per_id, 4) |
+		   HAS_BIT(e, root_cg_set, 5) | HAS_BIT(e, lsmtype, 6) |
+		   HAS_BIT(e, dump_uptime, 8) | HAS_BIT(e, pre_dump_mode, 9) |
+		   HAS_BIT(e, tcp_close, 10) |
+		   HAS_BIT(e, network_lock_method, 11) |
+		   (e->plugins_entry ? 1u << 12 : 0) |
+		   (e->dump_criu_run_id ? 1u << 13 : 0) |
+		   HAS_BIT(e, allow_uprobes, 14);
+	out->fdinfo_per_id = e->fdinfo_per_id;
+	out->ns_per_id = e->ns_per_id;
+	out->tcp_close = e->tcp_close;
+	out->allow_uprobes = e->allow_uprobes;
+	out->pre_dump_mode = e->pre_dump_mode;
+	out->network_lock_method = e->network_lock_method;
+	out->dump_uptime = e->dump_uptime;
+	n = e->plugins_entry ? e->plugins_entry->n_plugins : 0;
+	if (n == 0)
+		return 0;
+	out->plugins = calloc(n, sizeof(*out->plugins));
+	if (!out->plugins)
+		return ckfs_err_set(err, -ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		out->plugins[i] = strdup(e->plugins_entry->plugins[i] ?
+						 e->plugins_entry->plugins[i] :
+						 "");
+		if (!out->plugins[i])
+			return ckfs_err_set(err, -ENOMEM, "out of memory");
+		out->nplugins++;
+	}
+	return 0;
+}
+
 int ckfs_img_read_inventory(struct ckfs_archive *ar, const char *name,
 			    struct ckfs_inventory *out, struct ckfs_err *err)
 {
@@ -129,11 +170,16 @@ int ckfs_img_read_inventory(struct ckfs_archive *ar, const char *name,
 	out->criu_run_id = dup_str(e->dump_criu_run_id);
 	if (e->root_ids)
 		ns_ids(e->root_ids, out->root_ns);
-	return 0;
+	return copy_inventory_rest(e, out, err);
 }
 
 void ckfs_inventory_fini(struct ckfs_inventory *inv)
 {
+	size_t i;
+
+	for (i = 0; i < inv->nplugins; i++)
+		free(inv->plugins[i]);
+	free(inv->plugins);
 	free(inv->criu_run_id);
 	memset(inv, 0, sizeof(*inv));
 }
@@ -277,6 +323,11 @@ static void copy_tc(const TaskCoreEntry *tc, struct ckfs_core *o)
 	o->loginuid = tc->loginuid;
 	o->child_subreaper = tc->has_child_subreaper && tc->child_subreaper;
 	o->shd_pnd = sigset_of(tc->signals_s);
+	o->nsig_shd = tc->signals_s ? (uint32_t)tc->signals_s->n_signals : 0;
+	if (tc->has_cg_set && !o->has_cg_set) {
+		o->has_cg_set = true;
+		o->cg_set = tc->cg_set;
+	}
 	/* sigactions list signals 1..64 without SIGKILL (9) and SIGSTOP (19) */
 	for (i = 0, sig = 1; sig <= 64 && i < tc->n_sigactions; sig++) {
 		uint64_t h;
@@ -306,7 +357,8 @@ static void copy_tc(const TaskCoreEntry *tc, struct ckfs_core *o)
 static void copy_words(uint32_t *dst, size_t max, size_t n,
 		       const uint32_t *src)
 {
-	memcpy(dst, src, (n < max ? n : max) * sizeof(uint32_t));
+	if (n) /* an empty repeated field has a NULL array */
+		memcpy(dst, src, (n < max ? n : max) * sizeof(uint32_t));
 }
 
 static void copy_x86(const ThreadInfoX86 *ti, struct ckfs_core *o)
@@ -387,6 +439,12 @@ int ckfs_img_read_core(struct ckfs_archive *ar, const char *name,
 		out->sched_policy = t->sched_policy;
 		out->sched_prio = t->sched_prio;
 		out->sig_pnd = sigset_of(t->signals_p);
+		if (t->signals_p)
+			out->nsig_prv = (uint32_t)t->signals_p->n_signals;
+		if (t->has_cg_set) {
+			out->has_cg_set = true;
+			out->cg_set = t->cg_set;
+		}
 		out->seccomp_mode = t->has_seccomp_mode ? t->seccomp_mode : 0;
 		out->has_seccomp_filter = t->has_seccomp_filter;
 		out->seccomp_filter = t->seccomp_filter;
@@ -637,11 +695,13 @@ int ckfs_img_read_pagemap(struct ckfs_archive *ar, const char *name,
 		const struct ckfs_pm_run *p = &out->runs[i - 1];
 
 		if (p->vaddr + p->npages * page_size > out->runs[i].vaddr) {
+			/* fini clears runs: take the address first */
+			unsigned long long at = out->runs[i].vaddr;
+
 			ckfs_pagemap_fini(out);
-			return ckfs_err_set(
-				err, -EBADMSG,
-				"%s: entries overlap at 0x%llx", name,
-				(unsigned long long)out->runs[i].vaddr);
+			return ckfs_err_set(err, -EBADMSG,
+					    "%s: entries overlap at 0x%llx",
+					    name, at);
 		}
 	}
 	return 0;
@@ -711,7 +771,22 @@ const struct ckfs_file *ckfs_files_find(const struct ckfs_files *fl,
 
 static void copy_addr(uint32_t dst[4], size_t n, const uint32_t *src)
 {
-	memcpy(dst, src, (n < 4 ? n : 4) * sizeof(uint32_t));
+	if (n) /* an empty repeated field has a NULL array */
+		memcpy(dst, src, (n < 4 ? n : 4) * sizeof(uint32_t));
+}
+
+/* The socket buffer sizes (sk_opts_entry), which checkpointctl shows. */
+static void copy_sk_bufs(const FileEntry *e, struct ckfs_file *o)
+{
+	const SkOptsEntry *opts = e->usk ? e->usk->opts :
+				  e->isk ? e->isk->opts :
+				  e->nlsk ? e->nlsk->opts :
+					    NULL;
+
+	if (opts) {
+		o->so_sndbuf = opts->so_sndbuf;
+		o->so_rcvbuf = opts->so_rcvbuf;
+	}
 }
 
 static int copy_file(const FileEntry *e, struct ckfs_file *o)
@@ -765,8 +840,14 @@ static int copy_file(const FileEntry *e, struct ckfs_file *o)
 		o->ino = e->nlsk->ino;
 		o->sk_family = 16;
 		o->sk_proto = e->nlsk->protocol;
+		o->sk_state = e->nlsk->state;
+		o->nl_portid = e->nlsk->portid;
+		o->nl_groups = e->nlsk->n_groups ? e->nlsk->groups[0] : 0;
 	} else if (e->psk) {
 		o->sk_family = 17; /* AF_PACKET; no ino is recorded */
+		o->sk_type = e->psk->type;
+		o->sk_proto = e->psk->protocol;
+		o->pk_ifindex = e->psk->ifindex;
 	} else if (e->efd) {
 		o->flags = e->efd->flags;
 		o->counter = e->efd->counter;
@@ -793,6 +874,7 @@ static int copy_file(const FileEntry *e, struct ckfs_file *o)
 		o->flags = e->pidfd->flags;
 		o->ino = e->pidfd->ino;
 	}
+	copy_sk_bufs(e, o);
 	if (name) {
 		o->name = strdup(name);
 		if (!o->name)
@@ -926,6 +1008,26 @@ int ckfs_img_read_memfds(struct ckfs_archive *ar, const char *name,
 	return 0;
 }
 
+static void copy_stats_rest(const DumpStatsEntry *d, struct ckfs_stats *out)
+{
+	out->irmap_resolve = d->irmap_resolve;
+	out->page_pipes = d->page_pipes;
+	out->page_pipe_bufs = d->page_pipe_bufs;
+	out->shpages_scanned = d->shpages_scanned;
+	out->shpages_skipped_parent = d->shpages_skipped_parent;
+	out->shpages_written = d->shpages_written;
+	out->has = HAS_BIT(d, freezing_time, 1) | HAS_BIT(d, frozen_time, 2) |
+		   HAS_BIT(d, memdump_time, 3) | HAS_BIT(d, memwrite_time, 4) |
+		   HAS_BIT(d, pages_scanned, 5) |
+		   HAS_BIT(d, pages_skipped_parent, 6) |
+		   HAS_BIT(d, pages_written, 7) | HAS_BIT(d, irmap_resolve, 8) |
+		   HAS_BIT(d, pages_lazy, 9) | HAS_BIT(d, page_pipes, 10) |
+		   HAS_BIT(d, page_pipe_bufs, 11) |
+		   HAS_BIT(d, shpages_scanned, 12) |
+		   HAS_BIT(d, shpages_skipped_parent, 13) |
+		   HAS_BIT(d, shpages_written, 14);
+}
+
 int ckfs_img_read_stats(struct ckfs_archive *ar, const char *name,
 			struct ckfs_stats *out, struct ckfs_err *err)
 {
@@ -954,6 +1056,7 @@ int ckfs_img_read_stats(struct ckfs_archive *ar, const char *name,
 		out->pages_skipped_parent = e->dump->pages_skipped_parent;
 		out->pages_written = e->dump->pages_written;
 		out->pages_lazy = e->dump->pages_lazy;
+		copy_stats_rest(e->dump, out);
 	}
 	return 0;
 }

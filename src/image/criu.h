@@ -80,6 +80,13 @@ struct ckfs_inventory {
 	uint32_t root_cg_set;
 	char *criu_run_id;
 	uint32_t root_ns[8]; /* pid net ipc uts mnt user cgroup time */
+	/* the rest of inventory_entry; bit n of @has: field n was written */
+	uint32_t has;
+	bool fdinfo_per_id, ns_per_id, tcp_close, allow_uprobes;
+	uint32_t pre_dump_mode, network_lock_method;
+	uint64_t dump_uptime;
+	size_t nplugins;
+	char **plugins; /* plugins_entry.plugins, in image order */
 };
 int ckfs_img_read_inventory(struct ckfs_archive *ar, const char *name,
 			    struct ckfs_inventory *out, struct ckfs_err *err);
@@ -151,6 +158,9 @@ struct ckfs_core {
 	uint32_t seccomp_mode;
 	bool has_seccomp_filter;
 	uint32_t seccomp_filter;
+	bool has_cg_set;   /* thread_core.cg_set, else the old tc.cg_set */
+	uint32_t cg_set;
+	uint32_t nsig_shd, nsig_prv; /* siginfos queued: signals_s, signals_p */
 	/* thread_info (x86) */
 	bool has_regs;
 	uint64_t regs[27];
@@ -244,6 +254,9 @@ struct ckfs_file {
 	uint32_t src_port, dst_port;
 	uint32_t src_addr[4], dst_addr[4];
 	uint32_t peer;
+	uint32_t so_sndbuf, so_rcvbuf; /* sockets: SO_SNDBUF/SO_RCVBUF */
+	uint32_t nl_portid, nl_groups; /* NETLINKSK: portid, first group word */
+	uint32_t pk_ifindex;	       /* PACKETSK */
 };
 struct ckfs_files {
 	size_t n;
@@ -285,6 +298,11 @@ struct ckfs_stats {
 	uint32_t freezing_time, frozen_time, memdump_time, memwrite_time;
 	uint64_t pages_scanned, pages_skipped_parent, pages_written,
 		pages_lazy;
+	/* every other dump_stats_entry counter; bit n of @has: field n */
+	uint32_t irmap_resolve;
+	uint64_t page_pipes, page_pipe_bufs;
+	uint64_t shpages_scanned, shpages_skipped_parent, shpages_written;
+	uint32_t has;
 };
 int ckfs_img_read_stats(struct ckfs_archive *ar, const char *name,
 			struct ckfs_stats *out, struct ckfs_err *err);

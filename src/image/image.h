@@ -38,6 +38,10 @@
 #define CKFS_MAGIC_MNTS 0x55563928u
 #define CKFS_MAGIC_UTSNS 0x54473203u
 #define CKFS_MAGIC_CGROUP 0x59383330u
+#define CKFS_MAGIC_PIPES_DATA 0x56453709u
+#define CKFS_MAGIC_FIFO_DATA 0x59333054u
+#define CKFS_MAGIC_SK_QUEUES 0x56264026u
+#define CKFS_MAGIC_TCP_STREAM 0x51465506u
 
 struct ckfs_img_rec {
 	uint32_t off; /* payload offset in the image */

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "model/engine_i.h"
+#include "model/extra_i.h"
 
 #define CKFS_THREADS_MAX (1u << 20)
 #define AT_PAGESZ 6
@@ -81,6 +83,14 @@ static int find_image_dir(struct ckfs_ckpt *ck, struct ckfs_err *err)
 	return ck->dir ? 0 : ckfs_err_set(err, -ENOMEM, "out of memory");
 }
 
+/* On failure: free the entries not yet moved into procs, and the array. */
+static void drop_ents(struct ckfs_pstree_ent *ents, size_t from, size_t n)
+{
+	for (; from < n; from++)
+		free(ents[from].tids);
+	free(ents);
+}
+
 static int load_pstree(struct ckfs_ckpt *ck, struct ckfs_err *err)
 {
 	char name[CKFS_ARCHIVE_NAME_MAX];
@@ -109,7 +119,7 @@ static int load_pstree(struct ckfs_ckpt *ck, struct ckfs_err *err)
 		ck->nprocs++;
 		ck->pid_order[i] = (uint32_t)i;
 		if (p->pst.ntids > CKFS_THREADS_MAX) {
-			free(ents);
+			drop_ents(ents, i + 1, n);
 			return ckfs_err_set(err, -EOVERFLOW,
 					    "%s: pid %u has %zu threads", name,
 					    p->pst.pid, p->pst.ntids);
@@ -118,7 +128,7 @@ static int load_pstree(struct ckfs_ckpt *ck, struct ckfs_err *err)
 			/* a leader always has itself as a thread */
 			p->pst.tids = malloc(sizeof(uint32_t));
 			if (!p->pst.tids) {
-				free(ents);
+				drop_ents(ents, i + 1, n);
 				return ckfs_err_set(err, -ENOMEM,
 						    "out of memory");
 			}
@@ -127,7 +137,7 @@ static int load_pstree(struct ckfs_ckpt *ck, struct ckfs_err *err)
 		}
 		p->threads = calloc(p->pst.ntids, sizeof(*p->threads));
 		if (!p->threads) {
-			free(ents);
+			drop_ents(ents, i + 1, n);
 			return ckfs_err_set(err, -ENOMEM, "out of memory");
 		}
 		for (j = 0; j < p->pst.ntids; j++)
@@ -150,13 +160,14 @@ int ckfs_ckpt_open(const char *path, struct ckfs_ckpt **out,
 {
 	struct ckfs_ckpt *ck;
 	char name[CKFS_ARCHIVE_NAME_MAX];
-	int r;
+	int r, r2;
 
 	*out = NULL;
 	ck = calloc(1, sizeof(*ck));
 	if (!ck)
 		return ckfs_err_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&ck->lock, NULL);
+	pthread_mutex_init(&ck->sizes_lock, NULL);
 	r = ckfs_archive_open(path, &ck->ar, err);
 	if (r < 0)
 		goto fail;
@@ -176,9 +187,13 @@ int ckfs_ckpt_open(const char *path, struct ckfs_ckpt **out,
 	r = ckfs_container_load(ck, err);
 	if (r < 0)
 		goto fail;
+	ckfs_engine_load(ck);
 	*out = ck;
 	return 0;
 fail:
+	/* a member "missing" from a stream that broke: say what broke */
+	if (ck->ar && (r2 = ckfs_archive_status(ck->ar, err)) < 0)
+		r = r2;
 	ckfs_ckpt_free(ck);
 	return r;
 }
@@ -214,13 +229,17 @@ void ckfs_ckpt_free(struct ckfs_ckpt *ck)
 	free(ck->procs);
 	free(ck->pid_order);
 	ckfs_inventory_fini(&ck->inv);
+	ckfs_engine_free(ck);
 	ckfs_container_fini(&ck->ct);
 	ckfs_files_fini(&ck->files);
 	free(ck->remaps);
 	ckfs_memfds_free(ck->memfds, ck->nmemfds);
 	ckfs_shm_free_all(ck);
+	ckfs_xunits_free(ck);
+	ckfs_memsrc_free(ck->ms);
 	ckfs_archive_free(ck->ar);
 	free(ck->dir);
+	pthread_mutex_destroy(&ck->sizes_lock);
 	pthread_mutex_destroy(&ck->lock);
 	free(ck);
 }
@@ -242,6 +261,7 @@ const struct ckfs_inventory *ckfs_ckpt_inventory(const struct ckfs_ckpt *ck)
 
 const struct ckfs_container *ckfs_ckpt_container(const struct ckfs_ckpt *ck)
 {
+	ckfs_container_sizes((struct ckfs_ckpt *)ck);
 	return &ck->ct;
 }
 

@@ -176,6 +176,16 @@ static void sizes(struct ckfs_ckpt *ck, struct ckfs_container *ct)
 	}
 }
 
+void ckfs_container_sizes(struct ckfs_ckpt *ck)
+{
+	pthread_mutex_lock(&ck->sizes_lock);
+	if (!ck->sizes_done) {
+		sizes(ck, &ck->ct);
+		ck->sizes_done = true;
+	}
+	pthread_mutex_unlock(&ck->sizes_lock);
+}
+
 int ckfs_container_load(struct ckfs_ckpt *ck, struct ckfs_err *err)
 {
 	struct ckfs_container *ct = &ck->ct;
@@ -183,7 +193,6 @@ int ckfs_container_load(struct ckfs_ckpt *ck, struct ckfs_err *err)
 	const char *mgr;
 	char name[CKFS_ARCHIVE_NAME_MAX];
 
-	sizes(ck, ct);
 	snprintf(name, sizeof(name), "%sstats-dump", ck->dir);
 	if (ckfs_archive_find(ck->ar, "stats-dump"))
 		snprintf(name, sizeof(name), "stats-dump");

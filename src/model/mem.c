@@ -4,8 +4,10 @@
  * and the pagemap run holding it are found by binary search; a PRESENT run
  * is served by pread from its pages image at the run's prefix-sum offset.
  * Shared anonymous and memfd mappings are served from the object's
- * pagemap-shmem-<id>.img at the mapping's object offset.  Everything the
- * checkpoint does not hold reads as zeros.  No per-page loop: each step
+ * pagemap-shmem-<id>.img at the mapping's object offset.  PE_PARENT runs
+ * are looked up in the parent dumps (sources.c), and file-backed pages
+ * the checkpoint lacks in the rootfs, if one was given.  Everything else
+ * reads as zeros.  No per-page loop: each step
  * covers the largest range that has one source.
  */
 #include "model/model_i.h"
@@ -14,10 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/mem.h"
-
-/* PE_PARENT runs (incremental dumps) are read as zeros for now. */
 
 static uint64_t run_end(const struct ckfs_pm_run *r, uint64_t ps)
 {
@@ -201,115 +202,282 @@ static ssize_t read_runs(struct ckfs_archive *ar, const struct ckfs_pagemap *pm,
 	return (ssize_t)n;
 }
 
+/* ---- sources ---- */
+
+/*
+ * Fill @e for the bytes at @a (below @lim) from pagemap @pm, layer @depth
+ * of image @fname: returns 1 when a run holds @a (PAGES, LAZY, or LOST;
+ * PE_PARENT runs are followed down the parent chain), 0 when none does,
+ * e->len then reaching the next run (at most @lim).
+ */
+static int pm_lookup(struct ckfs_ckpt *ck, const char *fname,
+		     const struct ckfs_pagemap *pm,
+		     const struct ckfs_member *pages, unsigned int depth,
+		     uint64_t ps, uint64_t a, uint64_t lim,
+		     struct ckfs_mem_ext *e)
+{
+	uint64_t next, end;
+	const struct ckfs_pm_run *run = find_run(pm, ps, a, &next);
+	struct ckfs_pm_layer l;
+
+	if (!run) {
+		e->len = (next < lim ? next : lim) - a;
+		return 0;
+	}
+	end = run_end(run, ps);
+	e->len = (end < lim ? end : lim) - a;
+	e->depth = depth;
+	if (run->flags & CKFS_PE_PRESENT) {
+		e->src = pages ? CKFS_MEM_PAGES : CKFS_MEM_LOST;
+		e->member = pages;
+		e->off = run->pages_off + (a - run->vaddr);
+		e->why = pages ? NULL : "the pages image is missing";
+		return 1;
+	}
+	if (!(run->flags & CKFS_PE_PARENT)) {
+		e->src = CKFS_MEM_LAZY; /* lazy-only: served by a page server */
+		return 1;
+	}
+	e->src = CKFS_MEM_LOST;
+	e->depth = depth + 1;
+	if (ckfs_parent_layer(ck, fname, depth + 1, ps, &l, &e->why) < 0)
+		return 1;
+	if (!pm_lookup(ck, fname, l.pm, l.pages, depth + 1, ps, a,
+		       a + e->len, e)) {
+		e->src = CKFS_MEM_LOST;
+		e->depth = depth + 1;
+		e->why = "the parent dump does not hold the page";
+	}
+	return 1;
+}
+
+static bool file_backed(const struct ckfs_vma *v)
+{
+	return (v->status & (CKFS_VMA_FILE_PRIVATE | CKFS_VMA_FILE_SHARED)) &&
+	       !(v->status & CKFS_VMA_MEMFD);
+}
+
+/* @e for [a, lim) of @v when the task's pagemap has nothing there. */
+static int mapping_source(struct ckfs_proc *p, const struct ckfs_proc_mm *m,
+			  const struct ckfs_vma *v, uint64_t a, uint64_t lim,
+			  struct ckfs_mem_ext *e)
+{
+	uint64_t ps = m->page_size, size, eof;
+	uint32_t id = shm_id_of(p->ck, v);
+	char fname[64];
+	int fd;
+
+	e->len = lim - a;
+	e->src = CKFS_MEM_ZERO;
+	e->depth = 0;
+	if (id) {
+		const struct ckfs_shm *s;
+		uint64_t obj = v->pgoff + (a - v->start);
+
+		if (shm_get(p->ck, id, ps, &s) < 0)
+			return -EIO;
+		snprintf(fname, sizeof(fname), "pagemap-shmem-%u.img", id);
+		e->shmem = pm_lookup(p->ck, fname, &s->pm, s->pages, 0, ps,
+				     obj, obj + (lim - a), e) == 1;
+		if (!e->shmem)
+			e->src = CKFS_MEM_ZERO;
+		return 0;
+	}
+	if (!file_backed(v))
+		return 0;
+	e->src = CKFS_MEM_NOFILE;
+	if (ckfs_rootfs_file(p->ck, (uint32_t)v->shmid, &fd, &size,
+			     &e->why) < 0)
+		return 0;
+	e->off = v->pgoff + (a - v->start);
+	eof = size + (ps - size % ps) % ps; /* a partial last page is whole */
+	if (e->off >= eof) {
+		e->why = "past the end of the rootfs file";
+		return 0;
+	}
+	if (eof - e->off < e->len)
+		e->len = eof - e->off;
+	e->src = CKFS_MEM_FILE;
+	e->fd = fd;
+	return 0;
+}
+
+static void ext_init(struct ckfs_mem_ext *e, uint64_t va)
+{
+	memset(e, 0, sizeof(*e));
+	e->va = va;
+	e->fd = -1;
+}
+
+int ckfs_proc_mem_extent(struct ckfs_proc *p, uint64_t va,
+			 struct ckfs_mem_ext *e)
+{
+	const struct ckfs_proc_mm *m;
+	const struct ckfs_vma *v;
+	uint64_t next;
+	char fname[32];
+	int r = ckfs_proc_mm(p, &m);
+
+	if (r < 0)
+		return r == -ENOENT ? r : -EIO;
+	ext_init(e, va);
+	v = find_vma(&m->mm, va, &next);
+	if (!v) {
+		e->src = CKFS_MEM_UNMAPPED;
+		e->len = next - va; /* UINT64_MAX - va after the last one */
+		return 0;
+	}
+	e->vma = v;
+	/* the task's own pages (COW copies included) win */
+	snprintf(fname, sizeof(fname), "pagemap-%u.img", p->pst.pid);
+	if (pm_lookup(p->ck, fname, &m->pm, m->pages, 0, m->page_size, va,
+		      v->end, e))
+		return 0;
+	return mapping_source(p, m, v, va, va + e->len, e);
+}
+
+int ckfs_proc_pagemap_extent(struct ckfs_proc *p, uint64_t va,
+			     struct ckfs_mem_ext *e)
+{
+	const struct ckfs_proc_mm *m;
+	char fname[32];
+	int r = ckfs_proc_mm(p, &m);
+
+	if (r < 0)
+		return r == -ENOENT ? r : -EIO;
+	ext_init(e, va);
+	snprintf(fname, sizeof(fname), "pagemap-%u.img", p->pst.pid);
+	if (!pm_lookup(p->ck, fname, &m->pm, m->pages, 0, m->page_size, va,
+		       UINT64_MAX, e))
+		e->src = CKFS_MEM_ZERO;
+	return 0;
+}
+
+ssize_t ckfs_mem_ext_read(struct ckfs_ckpt *ck, const struct ckfs_mem_ext *e,
+			  void *vbuf, size_t len, uint64_t va)
+{
+	uint64_t at = e->off + (va - e->va);
+	char *buf = vbuf;
+	size_t done = 0;
+	ssize_t got;
+
+	switch (e->src) {
+	case CKFS_MEM_PAGES:
+		got = ckfs_archive_pread(ck->ar, e->member, buf, len, at);
+		if (got < 0 || (size_t)got != len)
+			return -EIO;
+		break;
+	case CKFS_MEM_FILE:
+		while (done < len) {
+			got = pread(e->fd, buf + done, len - done,
+				    (off_t)(at + done));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got < 0)
+				return -EIO;
+			if (got == 0)
+				break;
+			done += (size_t)got;
+		}
+		memset(buf + done, 0, len - done); /* past the file's end */
+		break;
+	case CKFS_MEM_LOST:
+		return -EIO;
+	default:
+		memset(buf, 0, len);
+		break;
+	}
+	return (ssize_t)len;
+}
+
 ssize_t ckfs_proc_mem_read(struct ckfs_proc *p, void *vbuf, size_t len,
 			   uint64_t va)
 {
-	const struct ckfs_proc_mm *m;
 	char *buf = vbuf;
 	size_t done = 0;
-	int r;
 
-	r = ckfs_proc_mm(p, &m);
-	if (r < 0)
-		return -EIO;
 	if (va > UINT64_MAX - len)
 		len = (size_t)(UINT64_MAX - va);
 	while (done < len) {
-		uint64_t a = va + done, next, lim;
-		size_t want = len - done;
-		const struct ckfs_vma *v = find_vma(&m->mm, a, &next);
-		uint64_t rnext;
-		const struct ckfs_pm_run *run;
-		ssize_t n;
+		struct ckfs_mem_ext e;
+		uint64_t a = va + done;
+		size_t n;
+		ssize_t got;
 
-		if (!v) {
-			lim = next - a < want ? next - a : want;
-			memset(buf + done, 0, lim);
-			done += lim;
-			continue;
-		}
-		lim = v->end - a < want ? v->end - a : want;
-		run = find_run(&m->pm, m->page_size, a, &rnext);
-		if (run || !shm_id_of(p->ck, v)) {
-			/* the task's own pages (COW copies included) win */
-			n = read_runs(p->ck->ar, &m->pm, m->pages,
-				      m->page_size, buf + done, lim, a);
-		} else {
-			const struct ckfs_shm *s;
-			uint64_t obj = v->pgoff + (a - v->start);
-
-			if (rnext - a < lim)
-				lim = rnext - a;
-			if (shm_get(p->ck, shm_id_of(p->ck, v), m->page_size,
-				    &s) < 0)
-				return -EIO;
-			n = read_runs(p->ck->ar, &s->pm, s->pages,
-				      m->page_size, buf + done, lim, obj);
-		}
-		if (n < 0)
-			return n;
-		done += (size_t)n;
+		if (ckfs_proc_mem_extent(p, a, &e) < 0 || e.len == 0)
+			return -EIO;
+		n = e.len < len - done ? (size_t)e.len : len - done;
+		got = ckfs_mem_ext_read(p->ck, &e, buf + done, n, a);
+		if (got < 0)
+			return got;
+		done += n;
 	}
 	return (ssize_t)done;
+}
+
+int ckfs_proc_mem_seek(struct ckfs_proc *p, uint64_t va, uint64_t end,
+		       bool data, unsigned int srcs, uint64_t *out)
+{
+	while (va < end) {
+		struct ckfs_mem_ext e;
+
+		if (ckfs_proc_mem_extent(p, va, &e) < 0 || e.len == 0)
+			return -EIO;
+		if (!!(srcs & (1u << e.src)) == data) {
+			*out = va;
+			return 0;
+		}
+		va = e.len < end - va ? va + e.len : end;
+	}
+	*out = data ? UINT64_MAX : end;
+	return 0;
 }
 
 int ckfs_proc_mem_next_data(struct ckfs_proc *p, uint64_t va, uint64_t *out)
 {
 	const struct ckfs_proc_mm *m;
-	size_t i;
-	int r;
 
 	*out = UINT64_MAX;
+	if (ckfs_proc_mm(p, &m) < 0)
+		return -EIO;
+	return ckfs_proc_mem_seek(p, va, m->mem_size, true, CKFS_MEM_DATA_SRCS,
+				  out);
+}
+
+int ckfs_proc_mem_data_end(struct ckfs_proc *p, uint64_t va, uint64_t *out)
+{
+	const struct ckfs_proc_mm *m;
+
+	*out = va;
+	if (ckfs_proc_mm(p, &m) < 0)
+		return -EIO;
+	return ckfs_proc_mem_seek(p, va, m->mem_size, false,
+				  CKFS_MEM_DATA_SRCS, out);
+}
+
+int ckfs_proc_mem_has_pages(struct ckfs_proc *p, uint64_t start,
+			    uint64_t end)
+{
+	const struct ckfs_proc_mm *m;
+	size_t lo = 0, hi;
+	int r;
+
 	r = ckfs_proc_mm(p, &m);
 	if (r < 0)
-		return -EIO;
-	for (;;) {
-		uint64_t next, best = UINT64_MAX;
-		const struct ckfs_pm_run *run = find_run(&m->pm, m->page_size,
-							 va, &next);
+		return r == -ENOENT ? r : -EIO;
+	hi = m->pm.n;
+	while (lo < hi) { /* the first run that ends after @start */
+		size_t mid = lo + (hi - lo) / 2;
 
-		if (run && (run->flags & CKFS_PE_PRESENT)) {
-			*out = va;
-			return 0;
-		}
-		if (run) {
-			va = run_end(run, m->page_size);
-			continue;
-		}
-		/* the next private run, or data in a shared mapping first */
-		best = next;
-		for (i = 0; i < m->mm.nvmas; i++) {
-			const struct ckfs_vma *v = &m->mm.vmas[i];
-			const struct ckfs_shm *s;
-			uint64_t from, obj, snext;
-			const struct ckfs_pm_run *sr;
-
-			if (v->end <= va || v->start >= best ||
-			    !shm_id_of(p->ck, v))
-				continue;
-			if (shm_get(p->ck, shm_id_of(p->ck, v), m->page_size,
-				    &s) < 0)
-				continue;
-			from = va > v->start ? va : v->start;
-			obj = v->pgoff + (from - v->start);
-			sr = find_run(&s->pm, m->page_size, obj, &snext);
-			if (!(sr && (sr->flags & CKFS_PE_PRESENT))) {
-				if (snext == UINT64_MAX ||
-				    snext - v->pgoff >= v->end - v->start)
-					continue;
-				obj = snext;
-			}
-			from = v->start + (obj - v->pgoff);
-			if (from < best)
-				best = from;
-		}
-		if (best == next && next != UINT64_MAX) {
-			va = next;
-			continue; /* re-check the run's flags */
-		}
-		*out = best;
-		return 0;
+		if (run_end(&m->pm.runs[mid], m->page_size) <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	for (; lo < m->pm.n && m->pm.runs[lo].vaddr < end; lo++)
+		if (m->pm.runs[lo].flags & CKFS_PE_PRESENT)
+			return 1;
+	return 0;
 }
 
 int ckfs_proc_mem_range(struct ckfs_proc *p, uint64_t start, uint64_t end,
@@ -334,4 +502,27 @@ int ckfs_proc_mem_range(struct ckfs_proc *p, uint64_t start, uint64_t end,
 	*out = steal_ptr(&buf);
 	*len = n;
 	return 0;
+}
+
+ssize_t ckfs_ckpt_shm_read(struct ckfs_ckpt *ck, uint32_t shmid,
+			   uint64_t page_size, void *vbuf, size_t len,
+			   uint64_t off)
+{
+	const struct ckfs_shm *s;
+	char *buf = vbuf;
+	size_t done = 0;
+
+	if (off > UINT64_MAX - len)
+		return -EINVAL;
+	if (shm_get(ck, shmid, page_size, &s) < 0)
+		return -EIO;
+	while (done < len) {
+		ssize_t n = read_runs(ck->ar, &s->pm, s->pages, page_size,
+				      buf + done, len - done, off + done);
+
+		if (n < 0)
+			return n;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
 }

@@ -113,19 +113,113 @@ const char *ckfs_proc_error(struct ckfs_proc *p);
 const char *ckfs_proc_comm(struct ckfs_proc *p);
 
 /*
- * ckfs_proc_mem_read() - read @len bytes of the address space at @va.
- * Bytes the checkpoint does not hold (holes, unmapped, file pages that
- * were never dirtied) read as zeros.  Returns @len, or -EIO if the
- * memory unit is broken or a pages image cannot be read.
+ * ckfs_proc_mem_read() - read @len bytes of the address space at @va,
+ * from the sources ckfs_proc_mem_extent() names.  Bytes the checkpoint does
+ * not hold (holes, unmapped, file pages that were never dirtied and are not
+ * under the rootfs, lazy-only pages) read as zeros.  Returns @len, or -EIO
+ * if the memory unit is broken, a pages image cannot be read, or a page
+ * lives in a parent dump that cannot be found (CKFS_MEM_LOST).
  */
 ssize_t ckfs_proc_mem_read(struct ckfs_proc *p, void *buf, size_t len,
 			   uint64_t va);
 
 /*
  * ckfs_proc_mem_next_data() - the first address >= @va whose bytes come
- * from the checkpoint (SEEK_DATA); *@out = UINT64_MAX when none.
+ * from a real page (SEEK_DATA): a pages image of the checkpoint or of a
+ * parent dump, a shared-memory object, or the file under the rootfs.
+ * *@out = UINT64_MAX when there is none.  Returns 0 or -EIO.
  */
 int ckfs_proc_mem_next_data(struct ckfs_proc *p, uint64_t va, uint64_t *out);
+
+/*
+ * Where the bytes of an address range come from (memmap, SEEK_DATA).
+ * Sources are looked up in CRIU's order (criu-format.md §3.3): the task's
+ * pagemap first (its PE_PARENT runs through the `parent` image directory
+ * chain), then the shared-memory object of a shared mapping, then the
+ * mapped file under the rootfs (ckfs_ckpt_set_rootfs()), then zeros.
+ */
+enum ckfs_mem_src {
+	CKFS_MEM_UNMAPPED, /* in no mapping: zeros */
+	CKFS_MEM_ZERO, /* mapped, never dumped (untouched, vvar): zeros */
+	CKFS_MEM_PAGES, /* a pages image: the only real data */
+	CKFS_MEM_LAZY, /* a lazy-only entry, not in the archive: zeros */
+	CKFS_MEM_FILE, /* the mapped file under the rootfs */
+	CKFS_MEM_NOFILE, /* file-backed, no copy of the file: zeros */
+	CKFS_MEM_LOST, /* in a parent dump that cannot be read: EIO */
+};
+
+#define CKFS_MEM_DATA_SRCS ((1u << CKFS_MEM_PAGES) | (1u << CKFS_MEM_FILE))
+
+/* One range with a single source; every pointer lives as long as the ckpt. */
+struct ckfs_mem_ext {
+	uint64_t va, len;
+	enum ckfs_mem_src src;
+	const struct ckfs_vma *vma; /* NULL when unmapped */
+	unsigned int depth; /* 0: this dump; n: its n-th parent */
+	bool shmem; /* through a shared-memory object */
+	const struct ckfs_member *member; /* PAGES: the pages image */
+	uint64_t off; /* PAGES: in member; FILE: in file */
+	int fd; /* FILE: the open rootfs file */
+	const char *why; /* LOST, NOFILE: a short reason */
+};
+
+/*
+ * ckfs_proc_mem_extent() - the source of the bytes at @va, and how far it
+ * goes (at most to the end of @va's mapping or, when unmapped, to the next
+ * mapping).  Returns 0, -ENOENT for a zombie, -EIO for a broken unit.
+ */
+int ckfs_proc_mem_extent(struct ckfs_proc *p, uint64_t va,
+			 struct ckfs_mem_ext *out);
+
+/*
+ * ckfs_proc_pagemap_extent() - the same through the task's own pagemap
+ * alone, mappings ignored (what `checkpointctl memparse` dumps): PAGES,
+ * LAZY or LOST inside a pagemap entry, ZERO up to the next entry.
+ */
+int ckfs_proc_pagemap_extent(struct ckfs_proc *p, uint64_t va,
+			     struct ckfs_mem_ext *out);
+
+/*
+ * ckfs_mem_ext_read() - read @len bytes at @va, which must lie inside @e.
+ * Returns @len, or -EIO (a LOST extent, or an image that cannot be read).
+ */
+ssize_t ckfs_mem_ext_read(struct ckfs_ckpt *ck, const struct ckfs_mem_ext *e,
+			  void *buf, size_t len, uint64_t va);
+
+/*
+ * ckfs_proc_mem_seek() - SEEK_DATA (@data) or SEEK_HOLE (!@data) over the
+ * address space below @end, where data are the sources in @srcs (a mask
+ * of 1 << enum ckfs_mem_src).  *@out is the first data address >= @va
+ * (UINT64_MAX if none below @end), or the end of the data run holding @va
+ * (@va itself in a hole; at most @end).  O(runs + mappings), no page I/O.
+ * Returns 0 or -EIO.
+ */
+int ckfs_proc_mem_seek(struct ckfs_proc *p, uint64_t va, uint64_t end,
+		       bool data, unsigned int srcs, uint64_t *out);
+
+/*
+ * ckfs_proc_mem_data_end() - the end of the data run holding @va (SEEK_HOLE
+ * counterpart of ckfs_proc_mem_next_data()); @va itself when @va is in a
+ * hole, at most the end of the address space.  Returns 0 or -EIO.
+ */
+int ckfs_proc_mem_data_end(struct ckfs_proc *p, uint64_t va, uint64_t *out);
+
+/*
+ * ckfs_ckpt_set_rootfs() - serve file-backed pages that the checkpoint does
+ * not hold from the tree under @dirfd (an O_PATH directory; taken over,
+ * closed by ckfs_ckpt_free()).  Files are opened with RESOLVE_IN_ROOT, so
+ * neither '..' nor a symlink leads out of it.  Call before any read.
+ */
+void ckfs_ckpt_set_rootfs(struct ckfs_ckpt *ck, int dirfd);
+
+/*
+ * ckfs_proc_mem_has_pages() - whether the task's own pagemap holds at
+ * least one PE_PRESENT page in [@start, @end); shared memory objects are
+ * not looked at.  O(log runs + runs in the range), no I/O.  Returns 1 or
+ * 0, -ENOENT for a zombie, or -EIO if the memory unit is broken.
+ */
+int ckfs_proc_mem_has_pages(struct ckfs_proc *p, uint64_t start,
+			    uint64_t end);
 
 /*
  * ckfs_proc_mem_string() - read [start, end) (at most @max bytes) into a
@@ -144,5 +238,15 @@ const struct ckfs_files *ckfs_ckpt_files(struct ckfs_ckpt *ck);
  */
 char *ckfs_ckpt_file_path(const struct ckfs_ckpt *ck, uint32_t id);
 char *ckfs_ckpt_memfd_path(const struct ckfs_ckpt *ck, uint32_t inode_id);
+
+/*
+ * ckfs_ckpt_shm_read() - read @len bytes at offset @off of shared memory
+ * object @shmid (a memfd's or shared mapping's pagemap-shmem-<shmid>.img,
+ * pages of @page_size bytes); pages it does not hold read as zeros.
+ * Returns @len, -EINVAL if the range wraps, or -EIO.
+ */
+ssize_t ckfs_ckpt_shm_read(struct ckfs_ckpt *ck, uint32_t shmid,
+			   uint64_t page_size, void *buf, size_t len,
+			   uint64_t off);
 
 #endif /* CKFS_MODEL_MODEL_H */

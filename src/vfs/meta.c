@@ -12,6 +12,11 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "vfs/engine_i.h"
+#include "model/saved.h"
+#include "vfs/engine_i.h"
+#include "vfs/memfmt_i.h"
+#include "vfs/task_i.h"
 #include "vfs/views_i.h"
 
 static void put_str(json_object *o, const char *k, const char *v)
@@ -220,15 +225,14 @@ static int finish(json_object *o, struct ckfs_sb *out)
 	return 0;
 }
 
-int ckfs_render_meta_top(struct ckfs_ckpt *ck, struct ckfs_sb *out)
+struct json_object *ckfs_meta_ctl(struct ckfs_ckpt *ck)
 {
 	const struct ckfs_container *ct = ckfs_ckpt_container(ck);
-	const struct ckfs_inventory *inv = ckfs_ckpt_inventory(ck);
-	json_object *o = json_object_new_object(), *sz, *procs, *fds;
+	json_object *o = json_object_new_object(), *sz, *fds, *sks;
 	size_t i;
 
 	if (!o)
-		return -ENOMEM;
+		return NULL;
 	put_str(o, "container_name", ct->name);
 	put_str(o, "image", ct->image);
 	put_str(o, "id", ct->id);
@@ -256,9 +260,6 @@ int ckfs_render_meta_top(struct ckfs_ckpt *ck, struct ckfs_sb *out)
 		put_u64(st, "memwrite_time", ct->stats.memwrite_time);
 		put_u64(st, "pages_scanned", ct->stats.pages_scanned);
 		put_u64(st, "pages_written", ct->stats.pages_written);
-		put_u64(st, "pages_skipped_parent",
-			ct->stats.pages_skipped_parent);
-		put_u64(st, "pages_lazy", ct->stats.pages_lazy);
 		json_object_object_add(o, "statistics", st);
 	}
 	if (ct->annotations || ct->pod_name || ct->pod_namespace) {
@@ -292,9 +293,22 @@ int ckfs_render_meta_top(struct ckfs_ckpt *ck, struct ckfs_sb *out)
 		json_object_array_add(fds, e);
 	}
 	json_object_object_add(o, "file_descriptors", fds);
+	sks = ckfs_ctl_sockets(ck);
+	if (sks)
+		json_object_object_add(o, "sockets", sks);
 	if (ct->mounts)
 		json_object_object_add(o, "mounts", json_object_get(ct->mounts));
+	return o;
+}
 
+int ckfs_render_meta_top(struct ckfs_ckpt *ck, struct ckfs_sb *out)
+{
+	const struct ckfs_inventory *inv = ckfs_ckpt_inventory(ck);
+	json_object *o = ckfs_meta_ctl(ck), *procs;
+	size_t i;
+
+	if (!o)
+		return -ENOMEM;
 	/* checkpointfs's own facts */
 	if (inv) {
 		json_object *c = json_object_new_object();
@@ -329,6 +343,7 @@ int ckfs_render_meta_top(struct ckfs_ckpt *ck, struct ckfs_sb *out)
 		json_object_array_add(procs, e);
 	}
 	json_object_object_add(o, "processes", procs);
+	ckfs_meta_add_facts(ck, o); /* facts.c: engine, stats, rootfs-diff */
 	return finish(o, out);
 }
 
@@ -341,6 +356,8 @@ int ckfs_render_meta_proc(struct ckfs_proc *p, struct ckfs_sb *out)
 	json_object *o = json_object_new_object(), *a;
 	_cleanup_free_ char *buf = NULL;
 	size_t len, i;
+	uint64_t msize, mshared;
+	char why[160];
 
 	if (!o)
 		return -ENOMEM;
@@ -410,10 +427,20 @@ int ckfs_render_meta_proc(struct ckfs_proc *p, struct ckfs_sb *out)
 		put_u64(mem, "page_size", m->page_size);
 		put_u64(mem, "pages_bytes", m->present_bytes);
 		put_u64(mem, "shared_bytes", m->shared_bytes);
+		/* `checkpointctl memparse`'s figures (checkpointctl.md §3.3) */
+		ckfs_memparse_sizes(m, &msize, &mshared);
+		put_u64(mem, "memory_size", msize);
+		put_u64(mem, "shared_memory_size", mshared);
 		json_object_object_add(o, "memory", mem);
 	}
+	/* what saved/ holds, and where each came from */
+	json_object_object_add(o, "saved", ckfs_meta_saved(p));
+	if (ckfs_proc_x_error(p)[0])
+		put_str(o, "net_saved_error", ckfs_proc_x_error(p));
 	if (ckfs_proc_error(p)[0])
 		json_object_object_add(o, "error",
 				       json_object_new_string(ckfs_proc_error(p)));
+	if (ckfs_core_check(p, why, sizeof(why)) == -EIO)
+		put_str(o, "core_error", why); /* why core reads EIO */
 	return finish(o, out);
 }

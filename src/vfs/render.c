@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "model/task.h"
 #include "vfs/views_i.h"
 
 #define PROT_R 1
@@ -153,6 +154,7 @@ int ckfs_render_status(struct ckfs_proc *p, uint32_t tid, struct ckfs_sb *out)
 	const struct ckfs_proc_files *pf = NULL;
 	const struct ckfs_proc_mm *m = NULL;
 	const struct ckfs_creds *cr;
+	uint32_t nfilters;
 	uint64_t blk;
 	size_t i;
 	int r;
@@ -191,7 +193,14 @@ int ckfs_render_status(struct ckfs_proc *p, uint32_t tid, struct ckfs_sb *out)
 	ckfs_sb_printf(out, "NSsid:\t%u\n", ps->sid);
 	if (m)
 		vm_lines(m, out);
+	if (m)
+		ckfs_sb_printf(out, "THP_enabled:\t%d\n", !m->mm.thp_disabled);
 	ckfs_sb_printf(out, "Threads:\t%zu\n", ps->ntids);
+	/* queued: this checkpoint's siginfos (the kernel counts the user's) */
+	if (lead->nrlimits > 11 /* RLIMIT_SIGPENDING */)
+		ckfs_sb_printf(out, "SigQ:\t%u/%llu\n",
+			       c->nsig_prv + lead->nsig_shd,
+			       (unsigned long long)lead->rlim_cur[11]);
 	blk = c->is_leader ? c->tc_blk_sigset : c->blk_sigset;
 	ckfs_sb_printf(out, "SigPnd:\t%016llx\n", (unsigned long long)c->sig_pnd);
 	ckfs_sb_printf(out, "ShdPnd:\t%016llx\n",
@@ -215,6 +224,8 @@ int ckfs_render_status(struct ckfs_proc *p, uint32_t tid, struct ckfs_sb *out)
 		ckfs_sb_printf(out, "NoNewPrivs:\t%u\n", cr->no_new_privs);
 	}
 	ckfs_sb_printf(out, "Seccomp:\t%u\n", c->seccomp_mode);
+	if (ckfs_proc_seccomp_filters(p, tid, &nfilters) == 0)
+		ckfs_sb_printf(out, "Seccomp_filters:\t%u\n", nfilters);
 	return 0;
 }
 
@@ -282,22 +293,27 @@ int ckfs_render_maps(struct ckfs_proc *p, struct ckfs_sb *out)
 
 		if (!name)
 			return -EIO;
-		ckfs_sb_printf(out, "%08llx-%08llx %c%c%c%c %08llx 00:00 0 ",
-			       (unsigned long long)v->start,
-			       (unsigned long long)v->end,
-			       v->prot & PROT_R ? 'r' : '-',
-			       v->prot & PROT_W ? 'w' : '-',
-			       v->prot & PROT_X ? 'x' : '-',
-			       v->flags & MAP_SHARED_ ? 's' : 'p',
-			       (unsigned long long)v->pgoff);
-		if (name[0]) {
-			/* the kernel pads to 72 columns, then one space */
-			ckfs_sb_pad_to(out, 72);
-			ckfs_sb_printf(out, " %s", name);
-		}
-		ckfs_sb_puts(out, "\n");
+		ckfs_render_maps_line(v, name, out);
 	}
 	return 0;
+}
+
+void ckfs_render_maps_line(const struct ckfs_vma *v, const char *name,
+			   struct ckfs_sb *out)
+{
+	ckfs_sb_printf(out, "%08llx-%08llx %c%c%c%c %08llx 00:00 0 ",
+		       (unsigned long long)v->start, (unsigned long long)v->end,
+		       v->prot & PROT_R ? 'r' : '-',
+		       v->prot & PROT_W ? 'w' : '-',
+		       v->prot & PROT_X ? 'x' : '-',
+		       v->flags & MAP_SHARED_ ? 's' : 'p',
+		       (unsigned long long)v->pgoff);
+	if (name[0]) {
+		/* the kernel pads to 72 columns, then one space */
+		ckfs_sb_pad_to(out, 72);
+		ckfs_sb_printf(out, " %s", name);
+	}
+	ckfs_sb_puts(out, "\n");
 }
 
 int ckfs_render_fdinfo(const struct ckfs_fd *fd, struct ckfs_sb *out)

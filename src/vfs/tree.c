@@ -39,6 +39,11 @@ struct ckfs_ckpt *ckfs_tree_ckpt(const struct ckfs_tree *t)
 	return t->ck;
 }
 
+const struct ckfs_tree_opts *ckfs_tree_opts(const struct ckfs_tree *t)
+{
+	return &t->opts;
+}
+
 struct ckfs_node *ckfs_tree_node(struct ckfs_tree *t, uint64_t ino)
 {
 	uint64_t n = __atomic_load_n(&t->n, __ATOMIC_ACQUIRE);
@@ -281,9 +286,13 @@ int ckfs_tree_stat(struct ckfs_tree *t, struct ckfs_node *n, struct stat *st)
 		return 0;
 	if (n->ops->render) {
 		r = rendered(t, n);
-		if (r < 0)
+		/*
+		 * A symlink whose target cannot be shown (one leading out of
+		 * the archive) still exists: lstat works, readlink gives EIO.
+		 */
+		if (r < 0 && !S_ISLNK(n->mode))
 			return r;
-		size = n->size;
+		size = r < 0 ? 0 : n->size;
 	} else if (n->ops->size) {
 		r = n->ops->size(n, &size);
 		if (r < 0)

@@ -37,6 +37,8 @@ struct ckfs_node_ops {
 		     uint64_t *out);
 	/* optional: bytes really held (st_blocks), default: the size */
 	uint64_t (*allocated)(struct ckfs_node *n);
+	/* read past the page cache, results passed through (/proc-style) */
+	bool direct_io;
 };
 
 struct ckfs_node {
@@ -54,14 +56,18 @@ struct ckfs_node {
 	int dir_state; /* 0 not yet, 1 done, < 0 error */
 	size_t nchild;
 	uint64_t *child;
-	/* rendered file or link: bytes, set once rendered */
+	/*
+	 * rendered file or link: bytes, set once rendered.  A streamed file
+	 * (no render op) may keep one malloc'ed cache block of its own in
+	 * data and a verdict in data_state instead (vfs/core.c does).
+	 */
 	int data_state;
 	char *data;
 	size_t size;
 };
 
 struct ckfs_tree_opts {
-	bool strict_mem; /* reserved for /proc semantics of mem */
+	bool strict_mem; /* mem with /proc semantics: EIO outside mappings */
 };
 
 int ckfs_tree_new(struct ckfs_ckpt *ck, const struct ckfs_tree_opts *opts,
@@ -69,6 +75,8 @@ int ckfs_tree_new(struct ckfs_ckpt *ck, const struct ckfs_tree_opts *opts,
 void ckfs_tree_free(struct ckfs_tree *t);
 
 struct ckfs_ckpt *ckfs_tree_ckpt(const struct ckfs_tree *t);
+/* The options the tree was made with (valid for the tree's life). */
+const struct ckfs_tree_opts *ckfs_tree_opts(const struct ckfs_tree *t);
 
 /* ckfs_tree_node() - the node for @ino, or NULL. Lock-free. */
 struct ckfs_node *ckfs_tree_node(struct ckfs_tree *t, uint64_t ino);

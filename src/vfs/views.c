@@ -3,9 +3,12 @@
  * What the tree holds: the ops table of every kind of node and the
  * populate function of every directory.
  *
- *   metadata.json  archive/...  proc/<pid>/{cmdline,environ,comm,status,
- *   maps,mem,fd/,fdinfo/,cwd,root,exe,task/<tid>/{comm,status},
- *   metadata.json}
+ *   metadata.json  memory  archive/...  images/<image>.json
+ *   proc/<pid>/{cmdline,environ,comm,status,maps,core,fd/,fdinfo/,cwd,
+ *   root,exe,task/<tid>/{comm,status},metadata.json}, plus the memory
+ *   files of memviews.c (mem, vma/, smaps, pagemap, ...)
+ *   and of task.c, net.c, saved.c (limits, stat, ns/, net/, saved/,
+ *   cgroup, mountinfo, task/<tid>/{regs,stat,cgroup})
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +16,8 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "vfs/task_i.h"
+#include "vfs/engine_i.h"
 #include "vfs/views_i.h"
 
 #define MODE_DIR (S_IFDIR | 0555)
@@ -266,42 +271,6 @@ static int r_fdinfo(struct ckfs_node *n, struct ckfs_sb *o)
 	return ckfs_render_fdinfo(n->ptr, o);
 }
 
-static int mem_size(struct ckfs_node *n, uint64_t *size)
-{
-	const struct ckfs_proc_mm *m;
-	int r = ckfs_proc_mm(n->proc, &m);
-
-	if (r == -ENOENT) {
-		*size = 0;
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	*size = m->mem_size;
-	return 0;
-}
-
-static ssize_t mem_read(struct ckfs_node *n, void *buf, size_t len,
-			uint64_t off)
-{
-	uint64_t size;
-
-	if (mem_size(n, &size) < 0)
-		return -EIO;
-	if (off >= size)
-		return 0;
-	if (len > size - off)
-		len = (size_t)(size - off);
-	return ckfs_proc_mem_read(n->proc, buf, len, off);
-}
-
-static uint64_t mem_allocated(struct ckfs_node *n)
-{
-	const struct ckfs_proc_mm *m;
-
-	return ckfs_proc_mm(n->proc, &m) == 0 ? m->present_bytes : 0;
-}
-
 static const struct ckfs_node_ops cmdline_ops = { .render = r_cmdline };
 static const struct ckfs_node_ops environ_ops = { .render = r_environ };
 static const struct ckfs_node_ops comm_ops = { .render = r_comm };
@@ -311,11 +280,6 @@ static const struct ckfs_node_ops pmeta_ops = { .render = r_meta };
 static const struct ckfs_node_ops link_ops = { .render = r_link };
 static const struct ckfs_node_ops fd_link_ops = { .render = r_fd_link };
 static const struct ckfs_node_ops fdinfo_ops = { .render = r_fdinfo };
-static const struct ckfs_node_ops mem_ops = {
-	.size = mem_size,
-	.read = mem_read,
-	.allocated = mem_allocated,
-};
 
 static int fd_populate(struct ckfs_tree *t, struct ckfs_node *dir)
 {
@@ -372,7 +336,9 @@ static int thread_populate(struct ckfs_tree *t, struct ckfs_node *dir)
 		{ "status", MODE_FILE, &status_ops, 0 },
 	};
 
-	return add_entries(t, dir, e, CKFS_ARRAY_SIZE(e), dir->arg);
+	int r = add_entries(t, dir, e, CKFS_ARRAY_SIZE(e), dir->arg);
+
+	return r < 0 ? r : ckfs_task_populate_tid(t, dir);
 }
 static const struct ckfs_node_ops thread_dir_ops = {
 	.populate = thread_populate,
@@ -403,20 +369,23 @@ static int pid_populate(struct ckfs_tree *t, struct ckfs_node *dir)
 	static const struct entry e[] = {
 		{ "cmdline", MODE_FILE, &cmdline_ops, 0 },
 		{ "comm", MODE_FILE, &comm_ops, 0 },
+		{ "core", MODE_SECRET, &ckfs_core_ops, 0 },
 		{ "cwd", MODE_LINK, &link_ops, 0 },
 		{ "environ", MODE_SECRET, &environ_ops, 0 },
 		{ "exe", MODE_LINK, &link_ops, 2 },
 		{ "fd", MODE_DIR, &fd_dir_ops, 0 },
 		{ "fdinfo", MODE_DIR, &fd_dir_ops, 1 },
 		{ "maps", MODE_FILE, &maps_ops, 0 },
-		{ "mem", MODE_SECRET, &mem_ops, 0 },
 		{ "metadata.json", MODE_FILE, &pmeta_ops, 0 },
 		{ "root", MODE_LINK, &link_ops, 1 },
 		{ "status", MODE_FILE, &status_ops, 0 },
 		{ "task", MODE_DIR, &task_dir_ops, 0 },
 	};
+	int r = add_entries(t, dir, e, CKFS_ARRAY_SIZE(e), 0);
 
-	return add_entries(t, dir, e, CKFS_ARRAY_SIZE(e), 0);
+	if (r >= 0)
+		r = ckfs_task_populate_pid(t, dir);
+	return r < 0 ? r : ckfs_memviews_add(t, dir);
 }
 static const struct ckfs_node_ops pid_dir_ops = { .populate = pid_populate };
 
@@ -456,10 +425,22 @@ static int root_populate(struct ckfs_tree *t, struct ckfs_node *dir)
 	if (!n)
 		return -ENOMEM;
 	n->ptr = ckpt_of(t);
+	n = ckfs_tree_add(t, dir, "info", MODE_FILE, &ckfs_info_ops);
+	if (!n)
+		return -ENOMEM;
+	n->ptr = ckpt_of(t);
+	if (ckfs_rootfs_diff_add(t, dir) < 0) /* engine_i.h */
+		return -ENOMEM;
 	if (!ckfs_tree_add(t, dir, "archive", MODE_DIR, &archive_dir_ops))
+		return -ENOMEM;
+	if (!ckfs_tree_add(t, dir, "images", MODE_DIR, &ckfs_images_ops))
 		return -ENOMEM;
 	if (!ckfs_tree_add(t, dir, "proc", MODE_DIR, &proc_dir_ops))
 		return -ENOMEM;
+	n = ckfs_tree_add(t, dir, "memory", MODE_FILE, &ckfs_memory_ops);
+	if (!n)
+		return -ENOMEM;
+	n->ptr = ckpt_of(t);
 	return 0;
 }
 

@@ -9,12 +9,13 @@ fuse_unavailable() -> str | None
     Why FUSE cannot be used here (no /dev/fuse, /dev/fuse not usable,
     fusermount3 not on PATH), or None when it can.
 
-with mounted(ckfs, archive, timeout=10.0) as mnt:
+with mounted(ckfs, archive, timeout=10.0, extra_args=()) as mnt:
     ...                                  # mnt is path-like:
     os.listdir(os.path.join(mnt, "proc"))
 mnt.daemon_problems()                    # after the block; [] when clean
 
-    Starts `CKFS -f ARCHIVE MNT` on a mountpoint inside a private temporary
+    Starts `CKFS -f [EXTRA_ARGS...] ARCHIVE MNT` (extra_args: e.g.
+    ["-o", "strict_mem"]) on a mountpoint inside a private temporary
     directory and waits up to `timeout` seconds for the mount. Raises
     MountFailed (attributes: returncode, stderr) if the daemon exits first or
     the mount does not appear in time. Leaving the block ALWAYS unmounts
@@ -35,7 +36,7 @@ with watchdog(seconds) as fired:
     tells a timeout from a real Ctrl-C. If the main thread is still stuck 15 s
     later, the process exits with status 1.
 
-Mount(ckfs, archive) is the object behind all of these: .start(timeout) ->
+Mount(ckfs, archive, extra_args=()) is the object behind all of these: .start(timeout) ->
 bool, .stop(), .path, .mounted, .returncode, .stderr, .killed.
 
 Environment
@@ -125,9 +126,10 @@ class MountFailed(Exception):
 class Mount:
     """One checkpointfs daemon on a private mountpoint; see the module doc."""
 
-    def __init__(self, ckfs, archive):
+    def __init__(self, ckfs, archive, extra_args=()):
         self.ckfs = ckfs
         self.archive = archive
+        self.extra_args = [str(a) for a in extra_args]
         self.tmpdir = None
         self.path = None
         self.proc = None
@@ -153,7 +155,8 @@ class Mount:
         wrapper = shlex.split(os.environ.get("CKFS_WRAPPER", ""))
         _live_mounts.add(self)
         self.proc = subprocess.Popen(
-            [*wrapper, self.ckfs, "-f", self.archive, self.path],
+            [*wrapper, self.ckfs, "-f", *self.extra_args, self.archive,
+             self.path],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=self._log, start_new_session=True)
         deadline = time.monotonic() + timeout * timeout_multiplier()
@@ -245,8 +248,8 @@ class Mount:
 
 
 @contextlib.contextmanager
-def mounted(ckfs, archive, timeout=10.0):
-    m = Mount(ckfs, archive)
+def mounted(ckfs, archive, timeout=10.0, extra_args=()):
+    m = Mount(ckfs, archive, extra_args)
     try:
         if not m.start(timeout):
             m.stop()
