@@ -74,6 +74,33 @@ static int need_records(struct ckfs_err *err, const struct ckfs_img *img,
 	return 0;
 }
 
+/*
+ * load_first() - load image @name, whose type magic must be @magic, and
+ * unpack its first record as @desc: the images that hold one message.
+ * Returns 0 and the message in *@out (the caller frees it), or -errno
+ * with @err naming the image.
+ */
+static int load_first(struct ckfs_archive *ar, const char *name,
+		      uint32_t magic, const ProtobufCMessageDescriptor *desc,
+		      void **out, struct ckfs_err *err)
+{
+	_cleanup_(ckfs_img_freep) struct ckfs_img *img = NULL;
+	int r;
+
+	*out = NULL;
+	r = ckfs_img_load(ar, name, magic, &img, err);
+	if (r < 0)
+		return r;
+	if ((r = need_records(err, img, 1)) < 0)
+		return r;
+	*out = protobuf_c_message_unpack(desc, NULL, img->rec[0].len,
+					 (const uint8_t *)img->buf +
+						 img->rec[0].off);
+	if (!*out)
+		return bad_record(err, img, 0, desc->name);
+	return 0;
+}
+
 static char *dup_str(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -150,19 +177,14 @@ static int copy_inventory_rest(const InventoryEntry *e,
 int ckfs_img_read_inventory(struct ckfs_archive *ar, const char *name,
 			    struct ckfs_inventory *out, struct ckfs_err *err)
 {
-	_cleanup_(ckfs_img_freep) struct ckfs_img *img = NULL;
 	_cleanup_pb_ InventoryEntry *e = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = ckfs_img_load(ar, name, CKFS_MAGIC_INVENTORY, &img, err);
+	r = load_first(ar, name, CKFS_MAGIC_INVENTORY, &CKFS_DESC_InventoryEntry,
+		       (void **)&e, err);
 	if (r < 0)
 		return r;
-	if ((r = need_records(err, img, 1)) < 0)
-		return r;
-	e = UNPACK(InventoryEntry, img, 0);
-	if (!e)
-		return bad_record(err, img, 0, "inventory_entry");
 	out->img_version = e->img_version;
 	out->lsmtype = e->has_lsmtype ? e->lsmtype : 0;
 	out->has_root_cg_set = e->has_root_cg_set;
@@ -410,19 +432,14 @@ static void copy_x86(const ThreadInfoX86 *ti, struct ckfs_core *o)
 int ckfs_img_read_core(struct ckfs_archive *ar, const char *name,
 		       struct ckfs_core *out, struct ckfs_err *err)
 {
-	_cleanup_(ckfs_img_freep) struct ckfs_img *img = NULL;
 	_cleanup_pb_ CoreEntry *e = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = ckfs_img_load(ar, name, CKFS_MAGIC_CORE, &img, err);
+	r = load_first(ar, name, CKFS_MAGIC_CORE, &CKFS_DESC_CoreEntry,
+		       (void **)&e, err);
 	if (r < 0)
 		return r;
-	if ((r = need_records(err, img, 1)) < 0)
-		return r;
-	e = UNPACK(CoreEntry, img, 0);
-	if (!e)
-		return bad_record(err, img, 0, "core_entry");
 	out->mtype = e->mtype;
 	if (e->tc) {
 		copy_tc(e->tc, out);
@@ -478,19 +495,14 @@ void ckfs_core_fini(struct ckfs_core *c)
 int ckfs_img_read_ids(struct ckfs_archive *ar, const char *name,
 		      struct ckfs_ids *out, struct ckfs_err *err)
 {
-	_cleanup_(ckfs_img_freep) struct ckfs_img *img = NULL;
 	_cleanup_pb_ TaskKobjIdsEntry *e = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = ckfs_img_load(ar, name, CKFS_MAGIC_IDS, &img, err);
+	r = load_first(ar, name, CKFS_MAGIC_IDS, &CKFS_DESC_TaskKobjIdsEntry,
+		       (void **)&e, err);
 	if (r < 0)
 		return r;
-	if ((r = need_records(err, img, 1)) < 0)
-		return r;
-	e = UNPACK(TaskKobjIdsEntry, img, 0);
-	if (!e)
-		return bad_record(err, img, 0, "task_kobj_ids_entry");
 	out->vm_id = e->vm_id;
 	out->files_id = e->files_id;
 	out->fs_id = e->fs_id;
@@ -502,19 +514,14 @@ int ckfs_img_read_ids(struct ckfs_archive *ar, const char *name,
 int ckfs_img_read_fs(struct ckfs_archive *ar, const char *name,
 		     struct ckfs_fs *out, struct ckfs_err *err)
 {
-	_cleanup_(ckfs_img_freep) struct ckfs_img *img = NULL;
 	_cleanup_pb_ FsEntry *e = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = ckfs_img_load(ar, name, CKFS_MAGIC_FS, &img, err);
+	r = load_first(ar, name, CKFS_MAGIC_FS, &CKFS_DESC_FsEntry,
+		       (void **)&e, err);
 	if (r < 0)
 		return r;
-	if ((r = need_records(err, img, 1)) < 0)
-		return r;
-	e = UNPACK(FsEntry, img, 0);
-	if (!e)
-		return bad_record(err, img, 0, "fs_entry");
 	out->cwd_id = e->cwd_id;
 	out->root_id = e->root_id;
 	out->has_umask = e->has_umask;
@@ -1031,21 +1038,16 @@ static void copy_stats_rest(const DumpStatsEntry *d, struct ckfs_stats *out)
 int ckfs_img_read_stats(struct ckfs_archive *ar, const char *name,
 			struct ckfs_stats *out, struct ckfs_err *err)
 {
-	_cleanup_(ckfs_img_freep) struct ckfs_img *img = NULL;
 	_cleanup_pb_ StatsEntry *e = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (!ckfs_archive_find(ar, name))
 		return 0;
-	r = ckfs_img_load(ar, name, CKFS_MAGIC_STATS, &img, err);
+	r = load_first(ar, name, CKFS_MAGIC_STATS, &CKFS_DESC_StatsEntry,
+		       (void **)&e, err);
 	if (r < 0)
 		return r;
-	if ((r = need_records(err, img, 1)) < 0)
-		return r;
-	e = UNPACK(StatsEntry, img, 0);
-	if (!e)
-		return bad_record(err, img, 0, "stats_entry");
 	if (e->dump) {
 		out->present = true;
 		out->freezing_time = e->dump->freezing_time;
