@@ -55,11 +55,11 @@ vmas=("$mnt/proc/$pid/vma/"*)
 if [ -e "${vmas[0]}" ]; then
 	cat "${vmas[@]}" >/dev/null # warm both sides
 	cat "$work"/raw/pages-*.img >/dev/null
-	t0=$(now); g1=$(cat "${vmas[@]}" | grep -ac "$marker" || :); t1=$(now)
+	t0=$(now); g1=$(grep -ac "$marker" "${vmas[@]}" | awk -F: '{s += $NF} END {print s}'); t1=$(now)
 	ck=$(secs "$t0" "$t1")
-	t0=$(now); g2=$(cat "$work"/raw/pages-*.img | grep -ac "$marker" || :); t1=$(now)
+	t0=$(now); g2=$(grep -ac "$marker" "$work"/raw/pages-*.img | awk -F: '{s += $NF} END {print s}'); t1=$(now)
 	fl=$(secs "$t0" "$t1")
-	row "grep -c marker (s) [$g1 vs $g2]" "$(printf %.3f "$ck")" "$(printf %.3f "$fl")" "$(ratio "$ck" "$fl")"
+	row "grep -c marker (s) [$g1 vs $g2 lines]" "$(printf %.3f "$ck")" "$(printf %.3f "$fl")" "$(ratio "$ck" "$fl")"
 	vbytes=$(cat "${vmas[@]}" | wc -c)
 	t0=$(now); cat "${vmas[@]}" >/dev/null; t1=$(now)
 	ck=$(secs "$t0" "$t1")
