@@ -48,6 +48,7 @@ struct ckfs_archive {
 	int fd; /* tar: the file; dir: the directory */
 	uint64_t file_size;
 	struct ckfs_stream *st; /* compressed tar: the decoder and cache */
+	int layer_fd; /* OCI layout: compressed layers' files, or -1 */
 
 	/*
 	 * Guards the fields below while the index grows (a compressed tar);
@@ -91,33 +92,45 @@ int ckfs_archive_set_opts(const struct ckfs_archive_opts *opts)
 	return 0;
 }
 
-static void member_fini(struct ckfs_member *m)
+/* A tar member's fd is borrowed (the OCI layer cache), a file's owned. */
+static void member_fini(struct ckfs_member *m, bool own_fd)
 {
 	free(m->name);
 	free(m->link);
-	if (m->fd >= 0)
+	if (own_fd && m->fd >= 0)
 		close(m->fd);
 }
 
-void ckfs_archive_free(struct ckfs_archive *ar)
+static void index_free(struct ckfs_archive *ar)
 {
 	size_t i;
 
-	if (!ar)
-		return;
-	ckfs_stream_free(ar->st); /* first: stops the decoder thread */
-	if (ar->ia)
-		archive_read_free(ar->ia);
 	for (i = 0; i < ar->n; i++)
-		member_fini(&ar->blk[i >> BLK_SHIFT][i & (BLK_MEMBERS - 1)]);
+		member_fini(&ar->blk[i >> BLK_SHIFT][i & (BLK_MEMBERS - 1)],
+			    ar->kind == CKFS_ARCHIVE_DIR);
 	for (i = 0; i < ar->nblk; i++)
 		free(ar->blk[i]);
 	free(ar->blk);
 	free(ar->hash);
 	free(ar->sorted);
+	ar->n = ar->nblk = ar->hcap = ar->hn = ar->nsorted = 0;
+	ar->blk = ar->hash = ar->sorted = NULL;
+	ar->complete = false;
+}
+
+void ckfs_archive_free(struct ckfs_archive *ar)
+{
+	if (!ar)
+		return;
+	ckfs_stream_free(ar->st); /* first: stops the decoder thread */
+	if (ar->ia)
+		archive_read_free(ar->ia);
+	index_free(ar);
 	free(ar->ibuf);
 	if (ar->fd >= 0)
 		close(ar->fd);
+	if (ar->layer_fd >= 0)
+		close(ar->layer_fd);
 	pthread_mutex_destroy(&ar->advance);
 	pthread_mutex_destroy(&ar->lock);
 	free(ar->path);
@@ -640,6 +653,7 @@ int ckfs_archive_open(const char *path, struct ckfs_archive **out,
 		free(ar);
 		return ckfs_err_set(err, -ENOMEM, "out of memory");
 	}
+	ar->layer_fd = -1;
 	pthread_mutex_init(&ar->lock, NULL);
 	pthread_mutex_init(&ar->advance, NULL);
 	/* O_NONBLOCK: a fifo must be refused below, not wait for a writer */
@@ -691,6 +705,13 @@ int ckfs_archive_open(const char *path, struct ckfs_archive **out,
 	if (r < 0) {
 		r = ckfs_err_set(err, r, "out of memory");
 		goto fail;
+	}
+	if (ar->kind == CKFS_ARCHIVE_TAR) {
+		r = ckfs_oci_resolve(ar, g_opts.cache_dir, err);
+		if (r < 0) {
+			ckfs_err_prefix(err, r, "%s: ", path);
+			goto fail;
+		}
 	}
 	*out = ar;
 	return 0;
@@ -815,7 +836,7 @@ static int member_fd(struct ckfs_archive *ar, const struct ckfs_member *m)
 	if (ar->st)
 		return ckfs_stream_fd(ar->st);
 	if (ar->kind == CKFS_ARCHIVE_TAR)
-		return ar->fd;
+		return m->fd >= 0 ? m->fd : ar->fd;
 	fd = __atomic_load_n(&mm->fd, __ATOMIC_ACQUIRE);
 	if (fd >= 0)
 		return fd;
@@ -891,4 +912,33 @@ int ckfs_archive_read_all(struct ckfs_archive *ar, const struct ckfs_member *m,
 	*out = steal_ptr(&buf);
 	*len = (size_t)n;
 	return 0;
+}
+
+int ckfs_archive_replace_index(struct ckfs_archive *ar,
+			       struct ckfs_oci_entry *e, size_t n, int cache_fd,
+			       struct ckfs_err *err)
+{
+	size_t i;
+	int r = 0;
+
+	index_free(ar);
+	if (ar->layer_fd >= 0)
+		close(ar->layer_fd);
+	ar->layer_fd = cache_fd;
+	for (i = 0; i < n; i++) {
+		struct ckfs_member *m = r < 0 ? NULL : new_member(ar);
+
+		if (!m) {
+			free(e[i].m.name);
+			free(e[i].m.link);
+			r = -ENOMEM;
+			continue;
+		}
+		*m = e[i].m;
+		m->fd = e[i].in_cache ? cache_fd : -1;
+		r = publish(ar, m);
+	}
+	if (r == 0)
+		r = complete_index(ar);
+	return r < 0 ? ckfs_err_set(err, r, "out of memory") : 0;
 }

@@ -22,6 +22,10 @@
  * fails, or reaches the cache limit) and then wakes every waiter.  A read
  * the decoder can no longer satisfy fails with -EIO.
  *
+ * An uncompressed tar that is an OCI image layout (members oci-layout and
+ * index.json) is indexed as the layer(s) that hold its checkpoint: the
+ * members are those of the layer tars (oci.c), not the blobs.
+ *
  * Every function here is safe to call from many threads at once, except
  * ckfs_archive_set_opts(), ckfs_archive_pause() and ckfs_archive_resume()
  * (see there).
@@ -56,7 +60,8 @@ struct ckfs_member {
 	int64_t mtime;
 	char *link;		/* symlink target, as stored */
 	const char *unreadable; /* why reads fail (EIO), or NULL */
-	int fd;			/* directory input: opened on first read */
+	int fd; /* directory input: opened on first read; OCI layout:
+		   the layer cache (the archive's), or -1 */
 };
 
 enum ckfs_archive_kind {
@@ -121,7 +126,8 @@ int ckfs_archive_set_opts(const struct ckfs_archive_opts *opts);
  * one-line reason in @err: -EBADMSG malformed or truncated tar or stream
  * (naming the member), -EINVAL unsafe member name, -EOVERFLOW limits
  * (including a decompressed size known up front to exceed the cache
- * limit), -ENOTSUP a compression the build cannot read.
+ * limit), -ENOTSUP a compression the build cannot read; for an OCI image
+ * layout also -EBADMSG when no layer holds CRIU images.
  */
 int ckfs_archive_open(const char *path, struct ckfs_archive **out,
 		      struct ckfs_err *err);

@@ -85,4 +85,31 @@ int ckfs_cache_open(const char *dir, uint64_t *limit, struct ckfs_err *err);
  */
 int ckfs_cache_write(int fd, const void *buf, size_t len, uint64_t off);
 
+/* One member of an index built outside archive.c (oci.c). */
+struct ckfs_oci_entry {
+	struct ckfs_member m; /* data_off: in the archive file or the cache */
+	bool in_cache;	      /* data in the cache file, not the archive */
+};
+
+/*
+ * oci.c: ckfs_oci_resolve() - if the complete index of the plain tar @ar
+ * is an OCI image layout (members oci-layout and index.json), replace it
+ * by the members of the layers that hold the checkpoint; a compressed
+ * layer is copied into a cache file in @cache_dir (NULL: memory).
+ * Returns 0 (not OCI, or replaced) or -errno with a reason in @err:
+ * -EBADMSG no layer holds CRIU images, -EOVERFLOW, -EIO, -ENOMEM.
+ */
+int ckfs_oci_resolve(struct ckfs_archive *ar, const char *cache_dir,
+		     struct ckfs_err *err);
+
+/*
+ * archive.c: ckfs_archive_replace_index() - (open time only) drop the
+ * index of @ar and index @n entries @e instead, taking their names and
+ * links (in every case) and @cache_fd (-1 for none; the file the entries
+ * with in_cache read from).  Returns 0 or -ENOMEM.
+ */
+int ckfs_archive_replace_index(struct ckfs_archive *ar,
+			       struct ckfs_oci_entry *e, size_t n, int cache_fd,
+			       struct ckfs_err *err);
+
 #endif /* CKFS_ARCHIVE_ARCHIVE_I_H */

@@ -19,6 +19,7 @@ TRUTH_CHECK_TIMEOUT (seconds for the whole run, default 120).
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -506,35 +507,95 @@ def open_archive_stream(path, compression):
     return open(path, "rb"), None
 
 
+def oci_layers(path):
+    """For an OCI image layout tar: the blobs archive/ shows, else None.
+
+    [(name or None, bytes)]: each layer tar holding CRIU images (its
+    members are shown), and for a containerd checkpoint image (a blob of
+    media type ...criu.checkpoint.criu.tar) its one other image layer, shown
+    as the member rootfs-diff.tar.
+    """
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+        if "oci-layout" not in names or "index.json" not in names:
+            return None
+        def blob(d):
+            return tar.extractfile("blobs/sha256/" + d.split(":", 1)[1]).read()
+        descs, todo = [], [json.loads(tar.extractfile("index.json").read())]
+        while todo:
+            doc = todo.pop(0)
+            for d in doc.get("manifests", []) + [doc.get("config")] + doc.get("layers", []):
+                if not d:
+                    continue
+                data = blob(d["digest"])
+                if data[:1] == b"{":
+                    todo.append(json.loads(data))
+                else:
+                    descs.append((d.get("mediaType", ""), data))
+    out, rw, criu = [], [], False
+    for media, data in descs:
+        criu = criu or "criu.checkpoint.criu.tar" in media
+        try:
+            raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+            with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+                members = {n.lstrip("./") for n in t.getnames()}
+        except (tarfile.TarError, OSError, EOFError):
+            members = set()
+        if members & {"pstree.img", "inventory.img", "checkpoint/pstree.img",
+                      "checkpoint/inventory.img"}:
+            out.append((None, raw))
+        elif ".image.layer." in media:
+            rw.append(data)
+    if criu and len(rw) == 1:
+        out.append(("rootfs-diff.tar", rw[0]))
+    return out
+
+
 def archive_members(path, compression):
     """{name: (size, sha256)} of regular files, and the set of directories."""
     files, dirs = {}, set()
+    layers = oci_layers(path) if compression is None else None
+    if layers is not None:
+        for name, data in layers:
+            if name:
+                files[name] = (len(data), hashlib.sha256(data).hexdigest())
+                continue
+            f, d = archive_members_of(io.BytesIO(data))
+            files.update(f)
+            dirs |= d
+        return files, dirs
     stream, proc = open_archive_stream(path, compression)
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                name = member.name.lstrip("/")
-                while name.startswith("./"):
-                    name = name[2:]
-                name = name.rstrip("/")
-                if not name or name == ".":
-                    continue
-                parent = os.path.dirname(name)
-                while parent:
-                    dirs.add(parent)
-                    parent = os.path.dirname(parent)
-                if member.isdir():
-                    dirs.add(name)
-                elif member.isfile():
-                    h = hashlib.sha256()
-                    src = tar.extractfile(member)
-                    for block in iter(lambda: src.read(READ_CHUNK), b""):
-                        h.update(block)
-                    files[name] = (member.size, h.hexdigest())
+        return archive_members_of(stream)
     finally:
         stream.close()
         if proc is not None:
             proc.wait()
+
+
+def archive_members_of(stream):
+    """{name: (size, sha256)} of the regular files of a tar stream, and its directories."""
+    files, dirs = {}, set()
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            name = member.name.lstrip("/")
+            while name.startswith("./"):
+                name = name[2:]
+            name = name.rstrip("/")
+            if not name or name == ".":
+                continue
+            parent = os.path.dirname(name)
+            while parent:
+                dirs.add(parent)
+                parent = os.path.dirname(parent)
+            if member.isdir():
+                dirs.add(name)
+            elif member.isfile():
+                h = hashlib.sha256()
+                src = tar.extractfile(member)
+                for block in iter(lambda: src.read(READ_CHUNK), b""):
+                    h.update(block)
+                files[name] = (member.size, h.hexdigest())
     return files, dirs
 
 

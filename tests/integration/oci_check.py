@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""OCI image layout tars through a real mount (TAP output).
+
+usage: oci_check.py CHECKPOINTFS PODMAN_NONE_TAR [CONTAINERD_OCI_TAR]
+
+Builds, at test time, OCI image layouts (oci-layout, index.json, a
+manifest, a config and layer blobs named by their real sha256) around the
+real members of the plain Podman fixture, as `podman save --format
+oci-archive` of a `--create-image` checkpoint image would hold them:
+  1. one uncompressed layer tar;
+  2. one gzip layer, with an unrelated (non-checkpoint) layer before it
+     and a nested image index in between;
+and checks that each mounts to the same proc/ tree, byte for byte, and the
+same archive/ member list as the plain fixture; then that a layout with no
+checkpoint layer is refused with one line saying so.
+
+With the real containerd fixture (ctr checkpoint + ctr images export; its
+truth is checked by the truth-containerd-oci test): its CRIU images blob
+is mounted with the rw layer blob beside it as rootfs-diff.tar, whose
+files show under rootfs-diff/.
+"""
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import sys
+import tarfile
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib_tree  # noqa: E402
+from lib_mount import SKIP_CODE, fuse_unavailable, mounted, try_mount, watchdog  # noqa: E402
+
+count = 0
+failed = 0
+
+
+def ok(cond, what, note=""):
+    global count, failed
+    count += 1
+    if not cond:
+        failed += 1
+    print("%sok %d - %s%s" % ("" if cond else "not ", count, what, note),
+          flush=True)
+    return cond
+
+
+def add(tf, name, data):
+    ti = tarfile.TarInfo(name)
+    ti.size = len(data)
+    ti.mode = 0o644
+    tf.addfile(ti, io.BytesIO(data))
+
+
+def desc(media, data):
+    return {"mediaType": media,
+            "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+            "size": len(data)}
+
+
+def layout(path, layers, nested_index=False):
+    """Write an OCI layout tar; layers: [(media type, blob bytes)]."""
+    blobs = {}
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    blobs[hashlib.sha256(config).hexdigest()] = config
+    ldescs = []
+    for media, data in layers:
+        blobs[hashlib.sha256(data).hexdigest()] = data
+        ldescs.append(desc(media, data))
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": desc("application/vnd.oci.image.config.v1+json", config),
+        "layers": ldescs}, indent=2).encode()
+    blobs[hashlib.sha256(manifest).hexdigest()] = manifest
+    top = {"schemaVersion": 2, "manifests": [
+        dict(desc("application/vnd.oci.image.manifest.v1+json", manifest),
+             annotations={"org.opencontainers.image.ref.name": "ckpt"})]}
+    if nested_index:
+        inner = json.dumps(top).encode()
+        blobs[hashlib.sha256(inner).hexdigest()] = inner
+        top = {"schemaVersion": 2, "manifests": [
+            desc("application/vnd.oci.image.index.v1+json", inner)]}
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
+        add(tf, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+        add(tf, "index.json", json.dumps(top).encode())
+        for hexd, data in sorted(blobs.items()):
+            add(tf, "blobs/sha256/" + hexd, data)
+
+
+def snap(mnt):
+    s = lib_tree.snapshot(mnt, "proc")
+    s.update({b"archive-list": lib_tree.snapshot(mnt, "archive")})
+    return s
+
+
+def main():
+    ckfs, plain = sys.argv[1], sys.argv[2]
+    why = fuse_unavailable()
+    if why:
+        print("1..0 # SKIP " + why)
+        return SKIP_CODE
+    with open(plain, "rb") as f:
+        layer = f.read()
+    other = io.BytesIO()
+    with tarfile.open(fileobj=other, mode="w") as tf:
+        add(tf, "etc/hostname", b"not a checkpoint\n")
+    tmp = tempfile.mkdtemp(prefix="ckfs-oci-")
+    try:
+        one = os.path.join(tmp, "one-layer.oci.tar")
+        layout(one, [("application/vnd.oci.image.layer.v1.tar", layer)])
+        gz = os.path.join(tmp, "gzip-layer.oci.tar")
+        layout(gz, [("application/vnd.oci.image.layer.v1.tar", other.getvalue()),
+                    ("application/vnd.oci.image.layer.v1.tar+gzip",
+                     gzip.compress(layer, mtime=0))], nested_index=True)
+        none = os.path.join(tmp, "no-ckpt.oci.tar")
+        layout(none, [("application/vnd.oci.image.layer.v1.tar", other.getvalue())])
+
+        with mounted(ckfs, plain) as m:
+            want = snap(m)
+        ok(len(want) > 20 and b"proc" in want, "the plain fixture mounts",
+           " (%d entries)" % len(want))
+        for name, path in (("uncompressed layer", one), ("gzip layer", gz)):
+            with mounted(ckfs, path) as m:
+                got = snap(m)
+                top = sorted(os.listdir(m))
+            d = lib_tree.diff(want, got)
+            ok(not d, "OCI layout, %s: proc/ and archive/ equal the plain "
+               "archive's" % name)
+            for line in d:
+                print("# " + line)
+            ok("proc" in top and "archive" in top,
+               "OCI layout, %s: top level %s" % (name, top))
+        mnt_ok, rc, err = try_mount(ckfs, none)
+        lines = [x for x in err.splitlines() if x.strip()]
+        ok(not mnt_ok and rc != 0 and len(lines) == 1 and
+           "no layer with CRIU images" in lines[0],
+           "a layout without a checkpoint layer is refused with one line",
+           " (%r)" % err.strip())
+        if len(sys.argv) > 3:
+            with mounted(ckfs, sys.argv[3]) as m:
+                arch = set(os.listdir(os.path.join(m, "archive")))
+                top = set(os.listdir(m))
+                marker = os.path.isfile(os.path.join(m, "rootfs-diff", "work",
+                                                     "markers.json"))
+            ok({"pstree.img", "inventory.img", "rootfs-diff.tar"} <= arch and
+               not {"index.json", "oci-layout", "blobs"} & arch,
+               "containerd OCI image: archive/ is the CRIU blob plus "
+               "rootfs-diff.tar", " (%d members)" % len(arch))
+            ok({"proc", "rootfs-diff"} <= top and marker,
+               "containerd OCI image: the rw layer shows under rootfs-diff/")
+    finally:
+        for dp, dn, fn in os.walk(tmp, topdown=False):
+            for f in fn:
+                os.unlink(os.path.join(dp, f))
+            os.rmdir(dp)
+    print("1..%d" % count)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    with watchdog(240):
+        sys.exit(main())
