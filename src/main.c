@@ -4,12 +4,15 @@
  *
  * The command line, and the one place that prints to the user or exits.
  * The archive is opened and indexed before anything is mounted, so a
- * broken archive fails here with one line and no mount.
+ * broken archive fails here with one line and no mount.  A directory of
+ * archives is the exception: its archives are opened by the daemon, each
+ * on first access (vfs/multi.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include "base/err.h"
 #include "fuse/ops.h"
 #include "model/model.h"
+#include "vfs/multi.h"
 #include "vfs/tree.h"
 
 struct conf {
@@ -156,7 +160,14 @@ static void usage(FILE *f)
 		"Mount a CRIU container checkpoint read-only as a /proc-like tree.\n"
 		"ARCHIVE is a tar (a kubelet/CRI-O/containerd checkpoint, a Podman export,\n"
 		"or a tar of a criu dump directory), plain or compressed with zstd, gzip,\n"
-		"xz or bzip2; DIR is a criu images directory or an extracted checkpoint.\n"
+		"xz or bzip2, or an OCI image layout tar holding a checkpoint image (ctr\n"
+		"checkpoint + ctr images export, podman save --format oci-archive).\n"
+		"DIR is a criu images directory or an extracted checkpoint, or a directory\n"
+		"of checkpoint archives (no CRIU images of its own, e.g.\n"
+		"/var/lib/kubelet/checkpoints): then each archive is a directory named by\n"
+		"its file name, opened on first access; `checkpoints` and\n"
+		"`checkpoints.json` list them as checkpointctl list does, and an archive\n"
+		"that cannot be opened reads EIO, with its reason in `<name>.error`.\n"
 		"\n"
 		"options:\n"
 		"    -h, --help            print this help and exit\n"
@@ -172,7 +183,8 @@ static void usage(FILE *f)
 		"                          RAM in memory, the free space in cache_dir)\n"
 		"    -o rootfs=DIR         read file-backed pages the checkpoint lacks\n"
 		"                          from the container's root filesystem at DIR\n"
-		"                          (never from the host's own files)\n"
+		"                          (never from the host's own files; not with\n"
+		"                          a directory of archives)\n"
 		"    -o strict_mem         proc/<pid>/mem as in /proc: size 0, reads\n"
 		"                          outside a mapping fail with EIO, no holes\n"
 		"\n"
@@ -188,7 +200,9 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
 	struct ckfs_tree *tree = NULL;
+	struct ckfs_multi *mnt = NULL;
 	struct ckfs_ckpt *ck = NULL;
+	bool ckpt_dir;
 	struct ckfs_err err = { 0 };
 	struct ckfs_tree_opts topts = { 0 };
 	struct conf conf = { 0 };
@@ -227,6 +241,12 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 
+	ckpt_dir = ckfs_multi_is_ckpt_dir(apath);
+	if (ckpt_dir && conf.rootfs) {
+		fprintf(stderr,
+			"checkpointfs: rootfs= needs one checkpoint, not a directory of archives\n");
+		goto out;
+	}
 	{
 		struct ckfs_archive_opts aopts = { .cache_dir = conf.cache_dir };
 
@@ -236,12 +256,22 @@ int main(int argc, char *argv[])
 				conf.cache_max);
 			goto out;
 		}
-		if (opts.foreground && isatty(STDERR_FILENO))
+		/* a directory's archives open in the daemon: no progress */
+		if (opts.foreground && isatty(STDERR_FILENO) && !ckpt_dir)
 			aopts.progress = show_progress;
 		if (ckfs_archive_set_opts(&aopts) < 0) {
 			fprintf(stderr, "checkpointfs: out of memory\n");
 			goto out;
 		}
+	}
+	topts.strict_mem = conf.strict_mem;
+	if (ckpt_dir) {
+		r = ckfs_multi_new_dir(apath, &topts, &mnt, &err);
+		if (r < 0) {
+			fprintf(stderr, "checkpointfs: %s\n", err.msg);
+			goto out;
+		}
+		goto make_session;
 	}
 	r = ckfs_ckpt_open(apath, &ck, &err);
 	if (r < 0) {
@@ -259,12 +289,15 @@ int main(int argc, char *argv[])
 		}
 		ckfs_ckpt_set_rootfs(ck, rfd);
 	}
-	topts.strict_mem = conf.strict_mem;
 	r = ckfs_tree_new(ck, &topts, &tree);
+	if (r == 0)
+		r = ckfs_multi_new_single(tree, &mnt);
 	if (r < 0) {
 		fprintf(stderr, "checkpointfs: %s\n", strerror(-r));
 		goto out;
 	}
+
+make_session:
 
 	/* read-only, and file modes enforced if allow_other is given */
 	snprintf(fsname, sizeof(fsname), "-ofsname=checkpointfs:%s", apath);
@@ -277,13 +310,13 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	se = fuse_session_new(&args, &ckfs_fuse_ops, sizeof(ckfs_fuse_ops),
-			      tree);
+			      mnt);
 	if (!se)
 		goto out;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	/* a compressed archive whose decode already failed is not mounted */
-	r = ckfs_archive_status(ckfs_ckpt_archive(ck), &err);
+	r = ck ? ckfs_archive_status(ckfs_ckpt_archive(ck), &err) : 0;
 	if (r < 0) {
 		fprintf(stderr, "checkpointfs: %s\n", err.msg);
 		goto out_signals;
@@ -292,9 +325,11 @@ int main(int argc, char *argv[])
 		goto out_signals;
 	__atomic_store_n(&mounted_flag, 1, __ATOMIC_RELEASE);
 	/* the decoder thread would not survive the fork: its state does */
-	ckfs_archive_pause(ckfs_ckpt_archive(ck));
+	if (ck)
+		ckfs_archive_pause(ckfs_ckpt_archive(ck));
 	r = fuse_daemonize(opts.foreground);
-	ckfs_archive_resume(ckfs_ckpt_archive(ck));
+	if (ck)
+		ckfs_archive_resume(ckfs_ckpt_archive(ck));
 	if (r != 0)
 		goto out_unmount;
 	if (opts.singlethread) {
@@ -322,6 +357,7 @@ out:
 	if (se)
 		fuse_session_destroy(se);
 	fuse_loop_cfg_destroy(loop);
+	ckfs_multi_free(mnt);
 	ckfs_tree_free(tree);
 	ckfs_ckpt_free(ck);
 	free(opts.mountpoint);

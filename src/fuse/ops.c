@@ -9,21 +9,18 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "vfs/tree.h"
+#include "vfs/multi.h"
 
 /* The archive never changes: cache for a year. */
 #define CKFS_TIMEOUT (365.0 * 24 * 3600)
+/* A directory of archives: its root level changes as files come and go. */
+#define CKFS_TIMEOUT_VOLATILE 1.0
 /* libfuse 3.14 sends at most 1 MiB per READ (max_pages 256) */
 #define CKFS_READ_MAX (1u << 20)
 
-static struct ckfs_tree *tree_of(fuse_req_t req)
+static struct ckfs_multi *mnt_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
-}
-
-static struct ckfs_node *node_of(fuse_req_t req, fuse_ino_t ino)
-{
-	return ckfs_tree_node(tree_of(req), ino);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -34,41 +31,32 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
-static int fill_entry(struct ckfs_tree *t, struct ckfs_node *n,
-		      struct fuse_entry_param *e)
+static void to_entry(const struct ckfs_multi_ent *me,
+		     struct fuse_entry_param *e)
 {
-	int r;
+	double tmo = me->volatile_ ? CKFS_TIMEOUT_VOLATILE : CKFS_TIMEOUT;
 
 	memset(e, 0, sizeof(*e));
-	e->ino = n->ino;
+	e->ino = me->ino;
 	e->generation = 1;
-	e->attr_timeout = CKFS_TIMEOUT;
-	e->entry_timeout = CKFS_TIMEOUT;
-	r = ckfs_tree_stat(t, n, &e->attr);
-	if (r < 0) {
-		/* a broken view: the name exists, its attributes fail later */
-		e->attr.st_ino = n->ino;
-		e->attr.st_mode = n->mode;
-		e->attr_timeout = 0;
-	}
-	return r;
+	e->attr = me->st;
+	/* a broken view: the name exists, its attributes fail later */
+	e->attr_timeout = me->attr_failed ? 0 : tmo;
+	e->entry_timeout = tmo;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct ckfs_tree *t = tree_of(req);
-	struct ckfs_node *dir = node_of(req, parent), *n;
 	struct fuse_entry_param e;
+	struct ckfs_multi_ent me;
 	int r;
 
-	if (!dir) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	r = ckfs_tree_lookup(t, dir, name, &n);
+	r = ckfs_multi_lookup(mnt_of(req), parent, name, &me);
 	if (r == -ENOENT) {
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = CKFS_TIMEOUT; /* ino 0: a cacheable miss */
+		/* ino 0: a cacheable miss (briefly where names come and go) */
+		e.entry_timeout = me.volatile_ ? CKFS_TIMEOUT_VOLATILE :
+						 CKFS_TIMEOUT;
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -76,43 +64,31 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	r = fill_entry(t, n, &e);
-	if (r < 0 && r != -EIO) {
-		fuse_reply_err(req, -r);
-		return;
-	}
+	to_entry(&me, &e);
 	fuse_reply_entry(req, &e);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct ckfs_node *n = node_of(req, ino);
 	struct stat st;
+	bool vol;
 	int r;
 
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	r = ckfs_tree_stat(tree_of(req), n, &st);
+	r = ckfs_multi_stat(mnt_of(req), ino, &st, &vol);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, CKFS_TIMEOUT);
+		fuse_reply_attr(req, &st,
+				vol ? CKFS_TIMEOUT_VOLATILE : CKFS_TIMEOUT);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct ckfs_node *n = node_of(req, ino);
 	const char *target;
 	int r;
 
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	r = ckfs_tree_readlink(tree_of(req), n, &target);
+	r = ckfs_multi_readlink(mnt_of(req), ino, &target);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -121,25 +97,32 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ckfs_node *n = node_of(req, ino);
+	struct ckfs_multi_file *f;
+	bool direct_io, keep_cache;
+	int r;
 
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (S_ISDIR(n->mode)) {
-		fuse_reply_err(req, EISDIR);
+	r = ckfs_multi_open(mnt_of(req), ino, &f, &direct_io, &keep_cache);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->keep_cache = !n->ops->direct_io;
-	fi->direct_io = n->ops->direct_io;
+	fi->keep_cache = keep_cache;
+	fi->direct_io = direct_io;
 	fi->noflush = 1;
-	fi->fh = (uint64_t)(uintptr_t)n;
-	fuse_reply_open(req, fi);
+	fi->fh = (uint64_t)(uintptr_t)f;
+	if (fuse_reply_open(req, fi) != 0)
+		ckfs_multi_release(f); /* the open was interrupted */
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	ckfs_multi_release((struct ckfs_multi_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
 }
 
 /*
@@ -173,13 +156,11 @@ static char *read_buf_get(void)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct ckfs_node *n = (struct ckfs_node *)(uintptr_t)fi->fh;
+	struct ckfs_multi_file *f = (struct ckfs_multi_file *)(uintptr_t)fi->fh;
 	char *read_buf;
 	ssize_t got;
 
-	if (!n)
-		n = node_of(req, ino);
-	if (!n || off < 0) {
+	if (!f || off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
@@ -190,7 +171,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	got = ckfs_tree_read(tree_of(req), n, read_buf, size, (uint64_t)off);
+	got = ckfs_multi_read(f, read_buf, size, (uint64_t)off);
 	if (got < 0)
 		fuse_reply_err(req, (int)-got);
 	else
@@ -200,42 +181,38 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct ckfs_node *n = node_of(req, ino);
-	const uint64_t *c;
-	size_t nc;
+	struct ckfs_multi_dir *d;
+	bool keep_cache;
 	int r;
 
-	if (!n) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	r = ckfs_tree_children(tree_of(req), n, &c, &nc);
+	r = ckfs_multi_opendir(mnt_of(req), ino, &d, &keep_cache);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->keep_cache = 1;
-	fi->cache_readdir = 1;
-	fuse_reply_open(req, fi);
+	fi->keep_cache = keep_cache;
+	fi->cache_readdir = keep_cache;
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) != 0)
+		ckfs_multi_releasedir(d);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, bool plus)
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
 {
-	struct ckfs_tree *t = tree_of(req);
-	struct ckfs_node *dir = node_of(req, ino);
-	const uint64_t *c;
-	size_t nc, pos = 0;
-	char *buf;
-	int r;
+	ckfs_multi_releasedir((struct ckfs_multi_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
 
-	if (!dir) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	r = ckfs_tree_children(t, dir, &c, &nc);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
+static void do_readdir(fuse_req_t req, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct ckfs_multi_dir *d = (struct ckfs_multi_dir *)(uintptr_t)fi->fh;
+	size_t pos = 0;
+	char *buf;
+
+	if (!d || off < 0) {
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
 	buf = malloc(size);
@@ -244,35 +221,24 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		return;
 	}
 	/* offsets: 0 ".", 1 "..", i + 2 child i; each entry names the next */
-	for (; off >= 0 && (size_t)off < nc + 2; off++) {
-		struct ckfs_node *n;
+	for (;; off++) {
+		struct ckfs_multi_ent me;
 		const char *name;
 		size_t len;
 
-		if (off == 0) {
-			n = dir;
-			name = ".";
-		} else if (off == 1) {
-			n = ckfs_tree_node(t, dir->parent);
-			name = "..";
-		} else {
-			n = ckfs_tree_node(t, c[off - 2]);
-			name = n->name;
-		}
+		if (ckfs_multi_dirent(d, (size_t)off, plus, &name, &me) <= 0)
+			break;
 		if (plus) {
 			struct fuse_entry_param e;
 
-			fill_entry(t, n, &e);
+			to_entry(&me, &e);
 			if (off < 2) /* no lookup count for . and .. */
-				e.ino = 0, e.attr.st_ino = n->ino;
+				e.ino = 0;
 			len = fuse_add_direntry_plus(req, buf + pos, size - pos,
 						     name, &e, off + 1);
 		} else {
-			struct stat st = { .st_ino = n->ino,
-					   .st_mode = n->mode };
-
 			len = fuse_add_direntry(req, buf + pos, size - pos,
-						name, &st, off + 1);
+						name, &me.st, off + 1);
 		}
 		if (len > size - pos)
 			break;
@@ -285,23 +251,23 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, false);
+	do_readdir(req, size, off, fi, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, true);
+	do_readdir(req, size, off, fi, true);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	struct ckfs_node *n = node_of(req, ino);
+	struct ckfs_multi_file *f = (struct ckfs_multi_file *)(uintptr_t)fi->fh;
 	uint64_t out;
 	int r;
 
-	if (!n || off < 0) {
+	if (!f || off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
@@ -309,7 +275,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	r = ckfs_tree_lseek(tree_of(req), n, (uint64_t)off, whence, &out);
+	r = ckfs_multi_lseek(f, (uint64_t)off, whence, &out);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -334,8 +300,10 @@ const struct fuse_lowlevel_ops ckfs_fuse_ops = {
 	.getattr = op_getattr,
 	.readlink = op_readlink,
 	.open = op_open,
+	.release = op_release,
 	.read = op_read,
 	.opendir = op_opendir,
+	.releasedir = op_releasedir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.lseek = op_lseek,

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The FUSE low-level operations.  This layer only translates: inode
- * numbers are the tree's, attributes and data come from vfs/, and errors
- * are the tree's -errno values.  The tree never changes once a node
- * exists, so every entry, attribute and miss is cached by the kernel
- * for as long as it likes.
+ * The FUSE low-level operations.  This layer only translates: the
+ * session's userdata is a struct ckfs_multi (vfs/multi.h), whose inode
+ * numbers, attributes, data and -errno values are passed through.  A
+ * tree never changes once a node exists, so its entries, attributes and
+ * misses are cached by the kernel for as long as it likes; only the root
+ * level of a directory of archives is cached for a second.
  */
 #ifndef CKFS_FUSE_OPS_H
 #define CKFS_FUSE_OPS_H
