@@ -137,17 +137,13 @@ void ckfs_archive_free(struct ckfs_archive *ar)
 	free(ar);
 }
 
-/*
- * Normalize a stored name into @out: drop leading "./", empty and "."
- * components and a trailing '/'.  Returns 0, 1 for "the archive root
- * itself" (skip it), or -EINVAL for a name that would leave the archive.
- */
-static int normalize_name(const char *name, char *out, size_t outsz)
+int ckfs_archive_normalize(const char *name, bool allow_absolute, char *out,
+			   size_t outsz)
 {
 	const char *p = name;
 	size_t o = 0;
 
-	if (name[0] == '/')
+	if (name[0] == '/' && !allow_absolute)
 		return -EINVAL;
 	while (*p) {
 		const char *end = strchrnul(p, '/');
@@ -274,7 +270,7 @@ static void resolve_hardlink(struct ckfs_archive *ar, struct ckfs_member *m,
 	const struct ckfs_member *t = NULL;
 
 	m->size = 0;
-	if (normalize_name(link, name, sizeof(name)) == 0)
+	if (ckfs_archive_normalize(link, false, name, sizeof(name)) == 0)
 		t = hash_get(ar, name);
 	if (t && t->type == CKFS_MEMBER_REG) {
 		m->size = t->size;
@@ -341,7 +337,7 @@ static int index_next(struct ckfs_archive *ar, struct archive *a, bool streamed,
 		return ckfs_err_set(err, -EBADMSG,
 				    "%s: member after %s has no name", ar->path,
 				    ar->last[0] ? ar->last : "the start");
-	nr = normalize_name(pathname, name, sizeof(name));
+	nr = ckfs_archive_normalize(pathname, false, name, sizeof(name));
 	if (nr < 0)
 		return ckfs_err_set(
 			err, -EINVAL, "%s: member name %s %s", ar->path,

@@ -112,4 +112,15 @@ int ckfs_archive_replace_index(struct ckfs_archive *ar,
 			       struct ckfs_oci_entry *e, size_t n, int cache_fd,
 			       struct ckfs_err *err);
 
+/*
+ * ckfs_archive_normalize() - a stored member name as a relative path in
+ * @out: "./", empty and "." components and a trailing '/' dropped; a
+ * leading '/' is dropped too when @allow_absolute (a nested layer),
+ * refused otherwise.  Returns 0, 1 for the archive's root itself (skip
+ * it), -EINVAL for a name that would leave the archive ('..'), or
+ * -EOVERFLOW when it does not fit in @outsz.
+ */
+int ckfs_archive_normalize(const char *name, bool allow_absolute, char *out,
+			   size_t outsz);
+
 #endif /* CKFS_ARCHIVE_ARCHIVE_I_H */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive/archive_i.h"
 #include "base/mem.h"
 
 #define SRC_BLOCK (64u * 1024)
@@ -100,35 +101,6 @@ static int src_open(struct archive *a, struct src *s)
 	archive_read_set_seek_callback(a, src_seek);
 	archive_read_set_callback_data(a, s);
 	return archive_read_open1(a);
-}
-
-/*
- * Drop "./", empty and "." components, a leading '/' and a trailing '/'.
- * Returns 0, 1 for the tar's root itself (skipped), -EINVAL for "..".
- */
-static int normalize(const char *name, char *out, size_t outsz)
-{
-	const char *p = name;
-	size_t o = 0;
-
-	while (*p) {
-		const char *end = strchrnul(p, '/');
-		size_t len = (size_t)(end - p);
-
-		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return -EINVAL;
-		if (len > 0 && !(len == 1 && p[0] == '.')) {
-			if (o + len + 2 > outsz)
-				return -EOVERFLOW;
-			if (o)
-				out[o++] = '/';
-			memcpy(out + o, p, len);
-			o += len;
-		}
-		p = *end ? end + 1 : end;
-	}
-	out[o] = '\0';
-	return o ? 0 : 1;
 }
 
 static void entry_fini(struct ckfs_member *m)
@@ -371,7 +343,8 @@ static int index_tar(struct ckfs_nested *nt, struct src *s,
 					 nt->m->name, nt->n);
 			goto out;
 		}
-		nr = normalize(pathname, name, sizeof(name));
+		nr = ckfs_archive_normalize(pathname, true, name,
+					    sizeof(name));
 		if (nr < 0) {
 			r = ckfs_err_set(
 				err, nr, "%s: entry name %s %s", nt->m->name,
@@ -438,7 +411,8 @@ static void resolve_hardlinks(struct ckfs_nested *nt)
 
 		if (m->type != CKFS_MEMBER_REG || !m->link)
 			continue;
-		if (normalize(m->link, name, sizeof(name)) == 0)
+		if (ckfs_archive_normalize(m->link, true, name,
+					   sizeof(name)) == 0)
 			t = ckfs_nested_find(nt, name);
 		if (t && t->type == CKFS_MEMBER_REG && !t->link) {
 			m->size = t->size;
