@@ -137,6 +137,37 @@ void ckfs_archive_free(struct ckfs_archive *ar)
 	free(ar);
 }
 
+int ckfs_archive_classify(struct archive_entry *ent, struct ckfs_member *m,
+			  const char **hardlink, struct ckfs_err *err)
+{
+	const char *link = archive_entry_hardlink(ent);
+
+	*hardlink = link;
+	/* a tar hard link ('1') has no file type of its own: it is its target */
+	switch (link ? AE_IFREG : archive_entry_filetype(ent)) {
+	case AE_IFREG:
+		m->type = CKFS_MEMBER_REG;
+		m->size = link ? 0 : (uint64_t)archive_entry_size(ent);
+		if (!link && archive_entry_sparse_count(ent) > 0)
+			m->unreadable = "sparse tar members are not supported";
+		break;
+	case AE_IFDIR:
+		m->type = CKFS_MEMBER_DIR;
+		break;
+	case AE_IFLNK:
+		m->type = CKFS_MEMBER_SYMLINK;
+		link = archive_entry_symlink(ent);
+		m->link = strdup(link ? link : "");
+		if (!m->link)
+			return ckfs_err_set(err, -ENOMEM, "out of memory");
+		break;
+	default:
+		m->type = CKFS_MEMBER_OTHER;
+		break;
+	}
+	return 0;
+}
+
 int ckfs_archive_normalize(const char *name, bool allow_absolute, char *out,
 			   size_t outsz)
 {
@@ -359,31 +390,11 @@ static int index_next(struct ckfs_archive *ar, struct archive *a, bool streamed,
 	/* the format reader has consumed exactly the headers */
 	off = archive_filter_bytes(a, 0);
 	m->data_off = off < 0 ? 0 : (uint64_t)off;
-	link = archive_entry_hardlink(ent);
-	/* a tar hard link ('1') has no file type of its own: it is its target */
-	switch (link ? AE_IFREG : archive_entry_filetype(ent)) {
-	case AE_IFREG:
-		m->type = CKFS_MEMBER_REG;
-		m->size = (uint64_t)archive_entry_size(ent);
-		if (link)
-			resolve_hardlink(ar, m, link);
-		else if (archive_entry_sparse_count(ent) > 0)
-			m->unreadable = "sparse tar members are not supported";
-		break;
-	case AE_IFDIR:
-		m->type = CKFS_MEMBER_DIR;
-		break;
-	case AE_IFLNK:
-		m->type = CKFS_MEMBER_SYMLINK;
-		link = archive_entry_symlink(ent);
-		m->link = strdup(link ? link : "");
-		if (!m->link)
-			return ckfs_err_set(err, -ENOMEM, "out of memory");
-		break;
-	default:
-		m->type = CKFS_MEMBER_OTHER;
-		break;
-	}
+	r = ckfs_archive_classify(ent, m, &link, err);
+	if (r < 0)
+		return r;
+	if (link)
+		resolve_hardlink(ar, m, link);
 	/* a sparse member's size is its expanded size, not what is stored */
 	if (!streamed && m->type == CKFS_MEMBER_REG && !link &&
 	    !m->unreadable &&

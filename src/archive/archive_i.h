@@ -123,4 +123,16 @@ int ckfs_archive_replace_index(struct ckfs_archive *ar,
 int ckfs_archive_normalize(const char *name, bool allow_absolute, char *out,
 			   size_t outsz);
 
+struct archive_entry;
+
+/*
+ * ckfs_archive_classify() - fill @m's type, size, symlink target and
+ * unreadable reason from a tar header; shared by the archive's own index
+ * and nested layers.  A hard link is returned in *@hardlink (its target's
+ * name, to be resolved by the caller), with @m a regular file of size 0;
+ * otherwise *@hardlink is NULL.  Returns 0 or -ENOMEM.
+ */
+int ckfs_archive_classify(struct archive_entry *ent, struct ckfs_member *m,
+			  const char **hardlink, struct ckfs_err *err);
+
 #endif /* CKFS_ARCHIVE_ARCHIVE_I_H */

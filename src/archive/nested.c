@@ -255,6 +255,7 @@ static int entry_from_header(struct ckfs_nested *nt, struct archive *a,
 	struct ckfs_member *m;
 	const char *link;
 	int64_t off;
+	int r;
 
 	if (nt->n >= CKFS_ARCHIVE_MEMBERS_MAX)
 		return ckfs_err_set(err, -EOVERFLOW, "%s: more than %u entries",
@@ -266,35 +267,14 @@ static int entry_from_header(struct ckfs_nested *nt, struct archive *a,
 	m->mtime = archive_entry_mtime(ent);
 	off = archive_filter_bytes(a, 0);
 	m->data_off = off < 0 ? 0 : (uint64_t)off;
-	link = archive_entry_hardlink(ent);
-	/* a tar hard link may carry no file type bits: it names a file */
-	switch (link ? AE_IFREG : archive_entry_filetype(ent)) {
-	case AE_IFREG:
-		m->type = CKFS_MEMBER_REG;
-		m->size = (uint64_t)archive_entry_size(ent);
-		if (link) {
-			m->link = strdup(link);
-			m->size = 0;
-			if (!m->link)
-				return ckfs_err_set(err, -ENOMEM,
-						    "out of memory");
-		}
-		if (archive_entry_sparse_count(ent) > 0)
-			m->unreadable = "sparse tar entries are not supported";
-		break;
-	case AE_IFDIR:
-		m->type = CKFS_MEMBER_DIR;
-		break;
-	case AE_IFLNK:
-		m->type = CKFS_MEMBER_SYMLINK;
-		link = archive_entry_symlink(ent);
-		m->link = strdup(link ? link : "");
+	r = ckfs_archive_classify(ent, m, &link, err);
+	if (r < 0)
+		return r;
+	if (link) {
+		/* resolved against earlier entries once the index is whole */
+		m->link = strdup(link);
 		if (!m->link)
 			return ckfs_err_set(err, -ENOMEM, "out of memory");
-		break;
-	default:
-		m->type = CKFS_MEMBER_OTHER;
-		break;
 	}
 	if (m->type == CKFS_MEMBER_REG && !m->link &&
 	    (m->data_off > src_size || m->size > src_size - m->data_off))
