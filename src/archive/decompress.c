@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A compressed tar, decoded once: one background thread reads the file
- * sequentially (pread, so the file offset is nobody's business), decodes
- * it with zlib (gzip), libzstd (zstd) or libarchive's filters (xz, bzip2)
- * into fixed buffers and appends the output to the cache file, publishing
- * how far it has got ("ready").  Readers wait on a condition variable only
- * until their own range is ready; the fast path is one atomic load.
+ * A compressed tar, decoded once, by two background threads in a pipeline:
+ * the decoder reads the file sequentially (pread, so the file offset is
+ * nobody's business) and decodes it with zlib (gzip), libzstd (zstd) or
+ * libarchive's filters (xz, bzip2) into a small ring of fixed buffers; the
+ * writer appends each full buffer to the cache file and publishes how far
+ * it has got ("ready").  Writing the cache (a copy, and page allocation)
+ * costs about as much as decoding; on two threads the two overlap, so the
+ * decode runs at about the decompressor's own speed.  Readers wait on a
+ * condition variable only until their own range is ready; the fast path is
+ * one atomic load.
  *
  * Failures: a truncated or corrupt stream stops the decode; what was
  * decoded before stays readable, anything after fails with -EIO.  A
@@ -13,12 +17,13 @@
  * cache: no read succeeds afterwards, since the data cannot be trusted.
  * The cache never grows past its limit: the decode stops there (-EOVERFLOW).
  *
- * Memory is fixed: two buffers, plus the decoder's own state (for zstd at
- * most a 128 MiB window, ZSTD_d_windowLogMax 27; Podman's is 8 MiB).
+ * Memory is fixed: the input buffer and RING_SLOTS output buffers, plus
+ * the decoder's own state (for zstd at most a 128 MiB window,
+ * ZSTD_d_windowLogMax 27; Podman's is 8 MiB).
  *
- * All decoder state lives in struct ckfs_stream, never on the thread's
- * stack between chunks, so the thread can be stopped at a chunk boundary
- * and started again later (across a fork()).
+ * All decoder and writer state lives in struct ckfs_stream, never on a
+ * thread's stack between chunks, so both threads can be stopped at a chunk
+ * boundary and started again later (across a fork()).
  */
 #include "archive/archive_i.h"
 
@@ -39,7 +44,8 @@
 #include "base/mem.h"
 
 #define IN_BUF		   (256u << 10)
-#define OUT_BUF		   (512u << 10)
+#define OUT_BUF		   (1u << 20)
+#define RING_SLOTS	   4
 #define ZSTD_WINDOWLOG_MAX 27
 #define PROGRESS_NS	   250000000ull
 
@@ -56,9 +62,9 @@ struct ckfs_stream {
 	void *progress_arg;
 
 	/* decoder state: only the decoder thread touches it */
-	unsigned char *in, *out;
-	size_t in_len, in_off; /* valid bytes in @in, and consumed */
-	uint64_t in_pos;       /* file offset of the next refill */
+	unsigned char *in, *out; /* out: the ring slot being filled */
+	size_t in_len, in_off;	 /* valid bytes in @in, and consumed */
+	uint64_t in_pos;	 /* file offset of the next refill */
 	bool in_eof;
 	ZSTD_DCtx *zd;
 	size_t zret; /* last ZSTD_decompressStream() result */
@@ -67,11 +73,30 @@ struct ckfs_stream {
 	struct archive *la; /* xz, bzip2 */
 	int pend_err;	    /* an error to report after the last bytes */
 	char pend_msg[CKFS_ERR_MSG_MAX - 64];
-	uint64_t t0, last_report;
+	uint64_t t0, last_report; /* the writer's */
 	bool reported;
 
-	pthread_t thread;
-	bool thread_live;
+	/*
+	 * The ring between the threads: slot i % RING_SLOTS is filled by the
+	 * decoder while i < head, then written out by the writer while
+	 * tail <= i; a slot of 0 bytes is the last (its err says how the
+	 * stream ended).
+	 */
+	struct ring_slot {
+		unsigned char *buf;
+		size_t n;
+		int err;
+		uint64_t in_done;
+		char msg[CKFS_ERR_MSG_MAX - 64];
+	} ring[RING_SLOTS];
+	pthread_mutex_t ring_lock; /* guards head, tail, dec_done, dead */
+	pthread_cond_t ring_cond;  /* a slot filled or freed, or stop */
+	uint64_t head, tail;
+	bool dec_done; /* the decoder filled its last slot */
+	bool dead;     /* the writer ended the stream: decode no more */
+
+	pthread_t thread, wthread;
+	bool thread_live, wthread_live;
 
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t cond;  /* ready moved, or the decode ended */
@@ -422,29 +447,108 @@ static bool derr_pending(struct ckfs_stream *st, int *err, char *msg,
 	return true;
 }
 
+static bool stopping(struct ckfs_stream *st)
+{
+	return __atomic_load_n(&st->stop, __ATOMIC_ACQUIRE);
+}
+
+/* The decoder: fills ring slots until the stream ends (or stop). */
 static void *decoder_main(void *arg)
 {
 	struct ckfs_stream *st = arg;
 	decode_fn decode = decoder_of(st->comp);
+
+	for (;;) {
+		struct ring_slot *sl;
+		uint64_t i;
+
+		pthread_mutex_lock(&st->ring_lock);
+		while (st->head - st->tail == RING_SLOTS && !st->dead &&
+		       !stopping(st))
+			pthread_cond_wait(&st->ring_cond, &st->ring_lock);
+		i = st->head;
+		if (st->dead || stopping(st)) {
+			pthread_mutex_unlock(&st->ring_lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&st->ring_lock);
+
+		sl = &st->ring[i % RING_SLOTS];
+		st->out = sl->buf;
+		sl->err = 0;
+		sl->msg[0] = '\0';
+		sl->n = derr_pending(st, &sl->err, sl->msg, sizeof(sl->msg))
+				? 0
+				: decode(st, &sl->err, sl->msg,
+					 sizeof(sl->msg));
+		sl->in_done = st->in_pos - (st->in_len - st->in_off);
+		if (sl->n && sl->err) {
+			/* for after these bytes: the next slot is the last */
+			keep_error(st, sl->err, sl->msg);
+			sl->err = 0;
+		}
+
+		pthread_mutex_lock(&st->ring_lock);
+		st->head = i + 1;
+		if (sl->n == 0)
+			st->dec_done = true;
+		pthread_cond_broadcast(&st->ring_cond);
+		pthread_mutex_unlock(&st->ring_lock);
+		if (sl->n == 0)
+			return NULL;
+	}
+}
+
+/* The writer ended the stream: the decoder must not wait for it. */
+static void writer_end(struct ckfs_stream *st, int state, const char *msg)
+{
+	pthread_mutex_lock(&st->ring_lock);
+	st->dead = true;
+	pthread_cond_broadcast(&st->ring_cond);
+	pthread_mutex_unlock(&st->ring_lock);
+	finish(st, state, msg);
+}
+
+/* Publish @n more bytes at @ready, and how much input they took. */
+static void publish(struct ckfs_stream *st, uint64_t ready, size_t n,
+		    uint64_t in_done)
+{
+	pthread_mutex_lock(&st->lock);
+	__atomic_store_n(&st->ready, ready + (uint64_t)n, __ATOMIC_RELEASE);
+	__atomic_store_n(&st->in_done, in_done, __ATOMIC_RELAXED);
+	if (st->waiters)
+		pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* The writer: empties ring slots into the cache file, in order. */
+static void *writer_main(void *arg)
+{
+	struct ckfs_stream *st = arg;
 	char msg[CKFS_ERR_MSG_MAX - 64];
 
 	for (;;) {
 		uint64_t ready = st->ready;
+		struct ring_slot *sl;
 		size_t n;
-		int r, derr = 0;
+		int r;
 
-		if (__atomic_load_n(&st->stop, __ATOMIC_ACQUIRE))
-			return NULL;
-		msg[0] = '\0';
-		n = derr_pending(st, &derr, msg, sizeof(msg))
-			    ? 0
-			    : decode(st, &derr, msg, sizeof(msg));
-		if (n == 0) {
-			finish(st, derr ? derr : 1, derr ? msg : NULL);
+		pthread_mutex_lock(&st->ring_lock);
+		while (st->tail == st->head && !stopping(st))
+			pthread_cond_wait(&st->ring_cond, &st->ring_lock);
+		if (st->tail == st->head || stopping(st)) {
+			pthread_mutex_unlock(&st->ring_lock);
 			return NULL;
 		}
-		if (derr)
-			keep_error(st, derr, msg); /* for after these bytes */
+		sl = &st->ring[st->tail % RING_SLOTS];
+		pthread_mutex_unlock(&st->ring_lock);
+
+		n = sl->n;
+		if (n == 0) {
+			writer_end(st, sl->err ? sl->err : 1,
+				   sl->err ? sl->msg : NULL);
+			return NULL;
+		}
 		if ((uint64_t)n > st->limit - ready) {
 			char a[32], b[32];
 
@@ -456,58 +560,63 @@ static void *decoder_main(void *arg)
 				msg, sizeof(msg),
 				"decompresses to more than the cache limit of %s (%s); stopped after %s",
 				a, st->limit_why, b);
-			r = n ? ckfs_cache_write(st->cache_fd, st->out, n,
+			r = n ? ckfs_cache_write(st->cache_fd, sl->buf, n,
 						 ready)
 			      : 0;
-			if (r == 0) {
-				pthread_mutex_lock(&st->lock);
-				__atomic_store_n(&st->ready,
-						 ready + (uint64_t)n,
-						 __ATOMIC_RELEASE);
-				pthread_mutex_unlock(&st->lock);
-			}
-			finish(st, -EOVERFLOW, msg);
+			if (r == 0)
+				publish(st, ready, n, sl->in_done);
+			writer_end(st, -EOVERFLOW, msg);
 			return NULL;
 		}
-		r = ckfs_cache_write(st->cache_fd, st->out, n, ready);
+		r = ckfs_cache_write(st->cache_fd, sl->buf, n, ready);
 		if (r < 0) {
 			snprintf(msg, sizeof(msg), "cannot write the cache: %s",
 				 strerror(-r));
-			finish(st, r == -ENOSPC ? -EOVERFLOW : -EIO, msg);
+			writer_end(st, r == -ENOSPC ? -EOVERFLOW : -EIO, msg);
 			return NULL;
 		}
-		pthread_mutex_lock(&st->lock);
-		__atomic_store_n(&st->ready, ready + (uint64_t)n,
-				 __ATOMIC_RELEASE);
-		__atomic_store_n(&st->in_done,
-				 st->in_pos - (st->in_len - st->in_off),
-				 __ATOMIC_RELAXED);
-		if (st->waiters)
-			pthread_cond_broadcast(&st->cond);
-		pthread_mutex_unlock(&st->lock);
+		publish(st, ready, n, sl->in_done);
+		pthread_mutex_lock(&st->ring_lock);
+		st->tail++;
+		pthread_cond_broadcast(&st->ring_cond);
+		pthread_mutex_unlock(&st->ring_lock);
 		report(st, false, 0);
 	}
 }
+
+static void stop_thread(struct ckfs_stream *st);
 
 static int start_thread(struct ckfs_stream *st)
 {
 	int r;
 
 	__atomic_store_n(&st->stop, false, __ATOMIC_RELEASE);
-	r = pthread_create(&st->thread, NULL, decoder_main, st);
-	if (r)
+	if (!st->dec_done) {
+		r = pthread_create(&st->thread, NULL, decoder_main, st);
+		if (r)
+			return -r;
+		st->thread_live = true;
+	}
+	r = pthread_create(&st->wthread, NULL, writer_main, st);
+	if (r) {
+		stop_thread(st);
 		return -r;
-	st->thread_live = true;
+	}
+	st->wthread_live = true;
 	return 0;
 }
 
 static void stop_thread(struct ckfs_stream *st)
 {
-	if (!st->thread_live)
-		return;
+	pthread_mutex_lock(&st->ring_lock);
 	__atomic_store_n(&st->stop, true, __ATOMIC_RELEASE);
-	pthread_join(st->thread, NULL);
-	st->thread_live = false;
+	pthread_cond_broadcast(&st->ring_cond);
+	pthread_mutex_unlock(&st->ring_lock);
+	if (st->thread_live)
+		pthread_join(st->thread, NULL);
+	if (st->wthread_live)
+		pthread_join(st->wthread, NULL);
+	st->thread_live = st->wthread_live = false;
 }
 
 /* ---- sizes known before decoding ---- */
@@ -608,12 +717,20 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 	st->cache_fd = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
+	pthread_mutex_init(&st->ring_lock, NULL);
+	pthread_cond_init(&st->ring_cond, NULL);
 	st->path = strdup(path);
 	st->in = malloc(IN_BUF);
-	st->out = malloc(OUT_BUF);
-	if (!st->path || !st->in || !st->out) {
+	if (!st->path || !st->in) {
 		r = ckfs_err_set(err, -ENOMEM, "out of memory");
 		goto fail;
+	}
+	for (size_t i = 0; i < RING_SLOTS; i++) {
+		st->ring[i].buf = malloc(OUT_BUF);
+		if (!st->ring[i].buf) {
+			r = ckfs_err_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
 	}
 	r = ckfs_cache_open(opts->cache_dir, &dflt, err);
 	if (r < 0) {
@@ -685,10 +802,13 @@ void ckfs_stream_free(struct ckfs_stream *st)
 		archive_read_free(st->la);
 	if (st->cache_fd >= 0)
 		close(st->cache_fd);
+	pthread_cond_destroy(&st->ring_cond);
+	pthread_mutex_destroy(&st->ring_lock);
 	pthread_cond_destroy(&st->cond);
 	pthread_mutex_destroy(&st->lock);
 	free(st->in);
-	free(st->out);
+	for (size_t i = 0; i < RING_SLOTS; i++)
+		free(st->ring[i].buf);
 	free(st->path);
 	free(st);
 }
@@ -750,7 +870,7 @@ void ckfs_stream_resume(struct ckfs_stream *st)
 {
 	int r;
 
-	if (st->thread_live || st->state != 0)
+	if (st->wthread_live || st->state != 0)
 		return;
 	r = start_thread(st);
 	if (r < 0) {
