@@ -17,6 +17,10 @@
  * not indexed yet takes the advance lock and reads the next header from
  * the cache (waiting for the decoder), one member at a time; so a lookup
  * costs only as much of the stream as it needs.
+ *
+ * A zstd tar of many frames (zseek.c) is indexed whole at open, as a
+ * plain tar is: the headers are read by decoding only the frames that
+ * hold them, the data is skipped, and reads decode the frames they need.
  */
 #include "archive/archive.h"
 
@@ -48,6 +52,7 @@ struct ckfs_archive {
 	int fd; /* tar: the file; dir: the directory */
 	uint64_t file_size;
 	struct ckfs_stream *st; /* compressed tar: the decoder and cache */
+	struct ckfs_zseek *zs;	/* or a zstd tar read by frame */
 	int layer_fd; /* OCI layout: compressed layers' files, or -1 */
 
 	/*
@@ -63,7 +68,7 @@ struct ckfs_archive {
 	size_t nsorted;
 	struct ckfs_member **sorted;
 	bool complete; /* atomic */
-	int index_err; /* why a streamed index ended early */
+	int index_err; /* why a streamed index ended early, or a frame failed */
 	char index_msg[CKFS_ERR_MSG_MAX];
 
 	/* streamed index: one header at a time, under @advance */
@@ -123,6 +128,7 @@ void ckfs_archive_free(struct ckfs_archive *ar)
 	if (!ar)
 		return;
 	ckfs_stream_free(ar->st); /* first: stops the decoder thread */
+	ckfs_zseek_free(ar->zs);
 	if (ar->ia)
 		archive_read_free(ar->ia);
 	index_free(ar);
@@ -349,6 +355,7 @@ static int index_next(struct ckfs_archive *ar, struct archive *a, bool streamed,
 	char name[CKFS_ARCHIVE_NAME_MAX + 2];
 	struct ckfs_member *m;
 	const char *pathname, *link;
+	uint64_t tar_size = ar->zs ? ckfs_zseek_size(ar->zs) : ar->file_size;
 	int64_t off;
 	int nr, ar_r, r;
 
@@ -398,14 +405,14 @@ static int index_next(struct ckfs_archive *ar, struct archive *a, bool streamed,
 	/* a sparse member's size is its expanded size, not what is stored */
 	if (!streamed && m->type == CKFS_MEMBER_REG && !link &&
 	    !m->unreadable &&
-	    (m->data_off > ar->file_size ||
-	     m->size > ar->file_size - m->data_off))
+	    (m->data_off > tar_size || m->size > tar_size - m->data_off))
 		return ckfs_err_set(
 			err, -EBADMSG,
-			"%s: member %s is truncated: its data ends at byte %llu but the archive has %llu bytes",
+			"%s: member %s is truncated: its data ends at byte %llu but the %s has %llu bytes",
 			ar->path, m->name,
 			(unsigned long long)(m->data_off + m->size),
-			(unsigned long long)ar->file_size);
+			ar->zs ? "decompressed tar" : "archive",
+			(unsigned long long)tar_size);
 	r = publish(ar, m);
 	if (r < 0)
 		return ckfs_err_set(err, r, "out of memory");
@@ -417,6 +424,9 @@ skip:
 	return 1;
 }
 
+static la_ssize_t zseek_read(struct archive *a, void *data, const void **buf);
+static la_int64_t cache_skip(struct archive *a, void *data, la_int64_t request);
+
 static int index_tar(struct ckfs_archive *ar, struct ckfs_err *err)
 {
 	struct archive *a = archive_read_new();
@@ -426,15 +436,33 @@ static int index_tar(struct ckfs_archive *ar, struct ckfs_err *err)
 		return ckfs_err_set(err, -ENOMEM, "out of memory");
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
-	if (archive_read_open_fd(a, ar->fd, 64 * 1024) != ARCHIVE_OK) {
-		r = ckfs_err_set(err, -EBADMSG, "%s: not a tar archive: %s",
-				 ar->path, archive_error_string(a));
+	if (ar->zs && !(ar->ibuf = malloc(INDEX_BUF))) {
+		r = ckfs_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = ar->zs ? archive_read_open2(a, ar, NULL, zseek_read, cache_skip,
+					NULL)
+		   : archive_read_open_fd(a, ar->fd, 64 * 1024);
+	if (r != ARCHIVE_OK && ar->index_err < 0) {
+		/* the first frame did not decode: that is the story */
+		r = ckfs_err_set(err, ar->index_err, "%s", ar->index_msg);
+		goto out;
+	}
+	if (r != ARCHIVE_OK) {
+		r = ckfs_err_set(
+			err, -EBADMSG, "%s: %snot a tar archive: %s", ar->path,
+			ar->zs ? "zstd-compressed, but what it holds is " : "",
+			archive_error_string(a));
 		goto out;
 	}
 	while ((r = index_next(ar, a, false, err)) > 0)
 		;
 out:
 	archive_read_free(a);
+	if (ar->zs) {
+		free(ar->ibuf);
+		ar->ibuf = NULL;
+	}
 	return r;
 }
 
@@ -468,7 +496,35 @@ static la_ssize_t cache_read(struct archive *a, void *data, const void **buf)
 	return (la_ssize_t)got;
 }
 
-/* Skipping data costs nothing: the decoder writes it anyway. */
+/* A zstd tar read by frame: only the frames under the headers decode. */
+static la_ssize_t zseek_read(struct archive *a, void *data, const void **buf)
+{
+	struct ckfs_archive *ar = data;
+	struct ckfs_err err = { 0 };
+	ssize_t n =
+		ckfs_zseek_pread(ar->zs, ar->ibuf, INDEX_BUF, ar->ipos, &err);
+
+	if (n < 0) {
+		/* the reason names the archive: keep only what follows */
+		const char *why = err.msg;
+
+		ar->index_err = (int)n;
+		snprintf(ar->index_msg, sizeof(ar->index_msg), "%s", err.msg);
+		if (!strncmp(why, ar->path, strlen(ar->path)) &&
+		    !strncmp(why + strlen(ar->path), ": ", 2))
+			why += strlen(ar->path) + 2;
+		archive_set_error(a, EIO, "%s", why);
+		return -1;
+	}
+	ar->ipos += (uint64_t)n;
+	*buf = ar->ibuf;
+	return (la_ssize_t)n;
+}
+
+/*
+ * Skipping data costs nothing: the decoder writes it anyway (a stream), or
+ * the frames under it are never decoded (read by frame).
+ */
 static la_int64_t cache_skip(struct archive *a, void *data, la_int64_t request)
 {
 	struct ckfs_archive *ar = data;
@@ -694,7 +750,14 @@ int ckfs_archive_open(const char *path, struct ckfs_archive **out,
 			goto fail;
 		}
 		ar->comp = (enum ckfs_compression)r;
-		if (ar->comp != CKFS_COMP_NONE) {
+		if (ar->comp == CKFS_COMP_ZSTD) {
+			/* many frames, each of known size: read by frame */
+			r = ckfs_zseek_open(ar->fd, ar->file_size, path,
+					    &ar->zs, err);
+			if (r < 0)
+				goto fail;
+		}
+		if (ar->comp != CKFS_COMP_NONE && !ar->zs) {
 			r = open_compressed(ar, err);
 			if (r < 0)
 				goto fail;
@@ -713,7 +776,7 @@ int ckfs_archive_open(const char *path, struct ckfs_archive **out,
 		r = ckfs_err_set(err, r, "out of memory");
 		goto fail;
 	}
-	if (ar->kind == CKFS_ARCHIVE_TAR) {
+	if (ar->kind == CKFS_ARCHIVE_TAR && !ar->zs) {
 		r = ckfs_oci_resolve(ar, g_opts.cache_dir, err);
 		if (r < 0) {
 			ckfs_err_prefix(err, r, "%s: ", path);
@@ -870,6 +933,12 @@ ssize_t ckfs_archive_pread(struct ckfs_archive *ar, const struct ckfs_member *m,
 		return 0;
 	if (len > m->size - off)
 		len = (size_t)(m->size - off);
+	if (ar->zs) {
+		ssize_t n = ckfs_zseek_pread(ar->zs, buf, len,
+					     m->data_off + off, NULL);
+
+		return n >= 0 && (size_t)n == len ? n : -EIO;
+	}
 	if (ar->st) {
 		int64_t got = ckfs_stream_wait(ar->st, m->data_off + off, len);
 

@@ -22,6 +22,13 @@
  * fails, or reaches the cache limit) and then wakes every waiter.  A read
  * the decoder can no longer satisfy fails with -EIO.
  *
+ * A zstd tar made of many frames that each tell their decoded size (in
+ * their header, or in a seek table of the zstd seekable format) is read
+ * by frame instead: no thread, no cache file; it is indexed whole by
+ * ckfs_archive_open() (decoding only the frames that hold tar headers),
+ * and a read decodes only the frames it overlaps; a frame that fails to
+ * decode fails those reads only, with -EIO.
+ *
  * An uncompressed tar that is an OCI image layout (members oci-layout and
  * index.json) is indexed as the layer(s) that hold its checkpoint: the
  * members are those of the layer tars (oci.c), not the blobs.

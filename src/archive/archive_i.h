@@ -3,6 +3,7 @@
  * Private to archive/: the decompressing stream behind a compressed tar
  * (decompress.c) and its cache file (cache.c).  The index (archive.c) only
  * sees a stream as "bytes [0, ready) of the decoded tar are in this fd".
+ * A zstd tar of many frames is read by frame instead (zseek.c).
  */
 #ifndef CKFS_ARCHIVE_ARCHIVE_I_H
 #define CKFS_ARCHIVE_ARCHIVE_I_H
@@ -67,6 +68,48 @@ int ckfs_stream_status(const struct ckfs_stream *st, struct ckfs_err *err);
 
 void ckfs_stream_pause(struct ckfs_stream *st);
 void ckfs_stream_resume(struct ckfs_stream *st);
+
+/*
+ * zseek.c: a zstd file of many frames, read by frame (no decoder thread,
+ * no cache file).
+ *
+ * ckfs_zseek_open() - build the frame table of the zstd file @fd of @size
+ * bytes, from its seek table (zstd seekable format) if it has a sound one,
+ * else by walking the frame and block headers (a few bytes per block).
+ * Returns 1 and a new reader in *@out; 0 when the file is not one to read
+ * by frame (a single frame, a frame without a content size, a frame over
+ * 8 MiB decoded, more than 2^20 frames, anything unexpected: stream it
+ * with ckfs_stream_new() instead); or -ENOMEM with @err.  @fd stays the
+ * caller's and must outlive the reader.
+ */
+struct ckfs_zseek;
+
+int ckfs_zseek_open(int fd, uint64_t size, const char *path,
+		    struct ckfs_zseek **out, struct ckfs_err *err);
+void ckfs_zseek_free(struct ckfs_zseek *zs);
+
+/* The size of the decoded stream. */
+uint64_t ckfs_zseek_size(const struct ckfs_zseek *zs);
+
+struct ckfs_zseek_info {
+	size_t frames;	    /* frames with data */
+	uint64_t size;	    /* decoded bytes */
+	uint32_t frame_max; /* the largest frame, decoded */
+	unsigned slots;	    /* decoded frames kept at most */
+	bool seek_table;    /* the table came from a seek table */
+};
+void ckfs_zseek_info(const struct ckfs_zseek *zs, struct ckfs_zseek_info *info);
+
+/*
+ * ckfs_zseek_pread() - decoded bytes [@off, @off + @len), decoding only
+ * the frames they overlap (a few recently decoded ones are kept).  Safe
+ * from many threads at once.  Returns the count (short only at the end of
+ * the stream), or -errno with a one-line reason in @err (may be NULL):
+ * -EBADMSG a frame is corrupt, fails its checksum or disagrees with its
+ * size, -EIO the file cannot be read, -ENOMEM.
+ */
+ssize_t ckfs_zseek_pread(struct ckfs_zseek *zs, void *buf, size_t len,
+			 uint64_t off, struct ckfs_err *err);
 
 /*
  * cache.c: ckfs_cache_open() - a new private cache file, already unlinked

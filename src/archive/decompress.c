@@ -144,6 +144,10 @@ int ckfs_stream_sniff(int fd)
 		return CKFS_COMP_GZIP;
 	if (n >= 4 && !memcmp(h, "\x28\xb5\x2f\xfd", 4))
 		return CKFS_COMP_ZSTD;
+	/* a zstd skippable frame first, as pzstd writes */
+	if (n >= 4 && (h[0] & 0xf0) == 0x50 &&
+	    !memcmp(h + 1, "\x2a\x4d\x18", 3))
+		return CKFS_COMP_ZSTD;
 	if (n >= 6 && !memcmp(h, "\xfd\x37\x7a\x58\x5a\x00", 6))
 		return CKFS_COMP_XZ;
 	if (n >= 3 && !memcmp(h, "BZh", 3))

@@ -14,6 +14,9 @@ crash-*, and are kept when this script runs again.
 import gzip
 import io
 import os
+import shutil
+import struct
+import subprocess
 import sys
 import tarfile
 
@@ -33,6 +36,23 @@ def members(tar_name, prefix=""):
         for m in t.getmembers():
             if m.isfile() and m.size <= 8192 and m.name.startswith(prefix):
                 out[m.name[len(prefix):]] = t.extractfile(m).read()
+    return out
+
+
+def zstd_frames(data, chunk, seek_table=False):
+    """data in frames of `chunk` bytes, each compressed alone by the zstd
+    CLI (with its content size), and the seekable format's table."""
+    frames = []
+    for i in range(0, len(data), chunk):
+        part = data[i:i + chunk]
+        frames.append((subprocess.run(
+            ["zstd", "-q", "-c", "-3", "--stream-size=%d" % len(part)],
+            input=part, stdout=subprocess.PIPE, check=True).stdout, len(part)))
+    out = b"".join(c for c, _ in frames)
+    if seek_table:
+        body = b"".join(struct.pack("<II", len(c), n) for c, n in frames)
+        body += struct.pack("<IBI", len(frames), 0, 0x8F92EAB1)
+        out += struct.pack("<II", 0x184D2A5E, len(body)) + body
     return out
 
 
@@ -127,6 +147,12 @@ def main():
         gzip.compress(tar_bytes(tarfile.GNU_FORMAT, entries), mtime=0))
     put("archive_index", "truncated.tar",
         tar_bytes(tarfile.GNU_FORMAT, entries)[:1536 + 100])
+    # multi-frame zstd, read by frame (zseek.c): frame headers, a seek table
+    if shutil.which("zstd"):
+        pax = tar_bytes(tarfile.PAX_FORMAT, entries)
+        put("archive_index", "pax-mixed.frames.tar.zst", zstd_frames(pax, 2048))
+        put("archive_index", "pax-mixed.seekable.tar.zst",
+            zstd_frames(pax, 3000, seek_table=True))
     return 0
 
 

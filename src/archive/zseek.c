@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A zstd file made of many frames, read by frame: no background decode, no
+ * cache file.  At open, a frame table (where each frame starts in the file
+ * and in the decoded stream, and how long it is in both) is built from
+ * the seek table of the zstd seekable format when the file ends with a
+ * sound one, or else by walking the frame and block headers with pread()
+ * (a few bytes per block, never the data).  A read then decodes only the
+ * frames it overlaps, each one whole with ZSTD_decompressDCtx(), which also
+ * checks the frame's XXH64 checksum when it has one.
+ *
+ * The file is read this way only when every frame with data says how big
+ * it decodes (its header, or the seek table), no frame decodes to more
+ * than ZS_FRAME_MAX, there are at least two such frames and at most
+ * ZS_FRAMES_MAX (24 bytes of table each).  Anything else (one frame, a
+ * frame without a content size as pzstd writes them, big frames, a frame
+ * or block header that makes no sense, a file cut inside a frame) is left
+ * to the streaming decoder (decompress.c), which tells the story.  A seek
+ * table that does not match the file (sizes that do not add up to where
+ * the table starts, counts larger than the file, reserved bits, frames
+ * whose header disagrees) is ignored: the frames are walked instead.
+ *
+ * Decoded frames live in a few cache slots, least recently used first out:
+ * as many as fit in ZS_CACHE_BYTES, counting each slot's buffers for the
+ * largest frame stored and decoded, but two at least (so up to 2 x 16 MiB
+ * with 8 MiB frames of incompressible data) and ZS_SLOTS_MAX at most.
+ * Nothing else grows with the archive but the frame table.  One mutex guards the slots' bookkeeping only: a frame is decoded
+ * into its slot with no lock held, and whoever wants the same frame
+ * meanwhile waits for that decode rather than starting another.  A frame
+ * that fails to decode (corrupt, bad checksum, a size that disagrees)
+ * fails the reads that touch it with a one-line reason, and only them; it
+ * is not kept, so a later read tries again.
+ */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader() */
+
+#include "archive/archive_i.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define ZS_FRAME_MAX	   (8u << 20) /* decoded bytes of one frame */
+#define ZS_CFRAME_MAX	   (ZS_FRAME_MAX + (64u << 10)) /* its stored bytes */
+#define ZS_FRAMES_MAX	   (1u << 20)
+#define ZS_CACHE_BYTES	   (16u << 20)
+#define ZS_SLOTS_MIN	   2
+#define ZS_SLOTS_MAX	   8
+#define ZS_WINDOWLOG_MAX   27 /* as the streaming decoder */
+#define ZS_SEEKABLE_MAGIC  0x8F92EAB1u
+#define ZS_SEEKTABLE_MAGIC 0x184D2A5Eu
+#define ZS_FOOTER	   9
+#define ZS_PEEK		   256
+
+struct zs_frame {
+	uint64_t coff;	/* where it starts in the file */
+	uint64_t doff;	/* where its bytes start in the decoded stream */
+	uint32_t csize; /* stored bytes */
+	uint32_t dsize; /* decoded bytes, > 0 */
+};
+
+enum { SLOT_EMPTY, SLOT_LOADING, SLOT_READY, SLOT_FAILED };
+
+struct zs_slot {
+	size_t frame; /* valid unless SLOT_EMPTY */
+	int state;
+	unsigned refs; /* readers copying out of it, or its decoder */
+	uint64_t used; /* for LRU */
+	/* only its decoder touches these, while SLOT_LOADING */
+	unsigned char *in, *out;
+	ZSTD_DCtx *dctx;
+	/* why it failed (SLOT_FAILED) */
+	int err;
+	char msg[CKFS_ERR_MSG_MAX];
+};
+
+struct ckfs_zseek {
+	int fd; /* borrowed */
+	uint64_t fsize, total;
+	char *path;
+	struct zs_frame *f;
+	size_t n, cap;
+	uint32_t dmax, cmax; /* largest frame, decoded and stored */
+	bool seek_table;
+
+	pthread_mutex_t lock; /* guards the slots' frame, state, refs, used */
+	pthread_cond_t cond;  /* a decode ended, or a slot was let go */
+	unsigned waiters;
+	uint64_t clock;
+	unsigned nslots;
+	struct zs_slot slot[ZS_SLOTS_MAX];
+};
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+				  (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA; /* the file is shorter than it was */
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* ---- the frame table ---- */
+
+/*
+ * A few bytes of the file through a small buffer, so that walking small
+ * blocks does not cost a system call each.
+ */
+struct peek {
+	int fd;
+	uint64_t size;
+	uint64_t at;
+	size_t len;
+	unsigned char buf[ZS_PEEK];
+};
+
+/* Bytes [@pos, @pos + @n) (@n <= ZS_PEEK), or NULL past the end or on error. */
+static const unsigned char *peek(struct peek *p, uint64_t pos, size_t n)
+{
+	size_t want;
+
+	if (pos > p->size || n > p->size - pos)
+		return NULL;
+	if (pos >= p->at && pos + n <= p->at + p->len)
+		return p->buf + (pos - p->at);
+	want = p->size - pos < ZS_PEEK ? (size_t)(p->size - pos) : ZS_PEEK;
+	if (pread_full(p->fd, p->buf, want, pos) < 0) {
+		p->len = 0;
+		return NULL;
+	}
+	p->at = pos;
+	p->len = want;
+	return p->buf;
+}
+
+static int add_frame(struct ckfs_zseek *zs, uint64_t coff, uint64_t csize,
+		     uint64_t dsize)
+{
+	struct zs_frame *f;
+
+	if (dsize == 0)
+		return 1; /* nothing to read in it */
+	if (dsize > ZS_FRAME_MAX || csize > ZS_CFRAME_MAX ||
+	    zs->n >= ZS_FRAMES_MAX)
+		return 0;
+	if (zs->n == zs->cap) {
+		size_t cap = zs->cap ? 2 * zs->cap : 256;
+
+		f = reallocarray(zs->f, cap, sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		zs->f = f;
+		zs->cap = cap;
+	}
+	zs->f[zs->n++] = (struct zs_frame){
+		.coff = coff,
+		.doff = zs->total,
+		.csize = (uint32_t)csize,
+		.dsize = (uint32_t)dsize,
+	};
+	zs->total += dsize;
+	if (dsize > zs->dmax)
+		zs->dmax = (uint32_t)dsize;
+	if (csize > zs->cmax)
+		zs->cmax = (uint32_t)csize;
+	return 1;
+}
+
+static void reset_table(struct ckfs_zseek *zs)
+{
+	zs->n = 0;
+	zs->total = 0;
+	zs->dmax = zs->cmax = 0;
+}
+
+/*
+ * The header of a zstd frame at @pos, if it is one we can decode alone:
+ * no dictionary, a window the streaming decoder would accept too.
+ */
+static bool frame_header(struct peek *pk, uint64_t pos, ZSTD_frameHeader *fh)
+{
+	size_t avail = pk->size - pos < ZSTD_FRAMEHEADERSIZE_MAX
+			       ? (size_t)(pk->size - pos)
+			       : ZSTD_FRAMEHEADERSIZE_MAX;
+	const unsigned char *h = peek(pk, pos, avail);
+
+	if (!h || ZSTD_getFrameHeader(fh, h, avail) != 0)
+		return false;
+	return fh->frameType == ZSTD_frame && fh->dictID == 0 &&
+	       fh->windowSize <= (1ull << ZS_WINDOWLOG_MAX);
+}
+
+/*
+ * Walk the frames from the start.  Returns 1 when the table is complete,
+ * 0 when the file is not one to read by frame, or -ENOMEM.
+ */
+static int walk_frames(struct ckfs_zseek *zs)
+{
+	struct peek pk = { .fd = zs->fd, .size = zs->fsize };
+	uint64_t pos = 0;
+
+	while (pos < zs->fsize) {
+		const unsigned char *h = peek(&pk, pos, 8);
+		ZSTD_frameHeader fh;
+		uint64_t p, nblk, blkmax;
+		int r;
+
+		if (!h)
+			return 0;
+		if ((le32(h) & ZSTD_MAGIC_SKIPPABLE_MASK) ==
+		    ZSTD_MAGIC_SKIPPABLE_START) {
+			pos += 8 + (uint64_t)le32(h + 4);
+			if (pos > zs->fsize)
+				return 0;
+			continue;
+		}
+		if (!frame_header(&pk, pos, &fh) ||
+		    fh.frameContentSize == ZSTD_CONTENTSIZE_UNKNOWN ||
+		    fh.frameContentSize > ZS_FRAME_MAX)
+			return 0;
+		/* blocks: 3-byte headers (last flag, type, size) */
+		p = pos + fh.headerSize;
+		blkmax = 2 + fh.frameContentSize / 512;
+		for (nblk = 0;; nblk++) {
+			const unsigned char *b = peek(&pk, p, 3);
+			uint32_t bh, type, bsize;
+
+			if (!b || nblk > blkmax)
+				return 0;
+			bh = (uint32_t)b[0] | (uint32_t)b[1] << 8 |
+			     (uint32_t)b[2] << 16;
+			type = (bh >> 1) & 3;
+			bsize = bh >> 3;
+			if (type == 3 || bsize > ZSTD_BLOCKSIZE_MAX)
+				return 0; /* reserved, or corrupt */
+			p += 3 + (type == 1 ? 1 : bsize); /* RLE: one byte */
+			if (p > zs->fsize)
+				return 0;
+			if (bh & 1)
+				break;
+		}
+		if (fh.checksumFlag)
+			p += 4;
+		if (p > zs->fsize)
+			return 0;
+		r = add_frame(zs, pos, p - pos, fh.frameContentSize);
+		if (r <= 0)
+			return r;
+		pos = p;
+	}
+	return 1;
+}
+
+/*
+ * The seek table at the end of the file, if there is one and it matches
+ * the file.  Returns 1 when the table is complete, 0 when there is none or
+ * it does not match, or -ENOMEM.
+ */
+static int read_seek_table(struct ckfs_zseek *zs)
+{
+	struct peek pk = { .fd = zs->fd, .size = zs->fsize };
+	unsigned char foot[ZS_FOOTER], head[8], *ent = NULL;
+	uint64_t tsize, tstart, coff = 0, i;
+	uint32_t nframes;
+	size_t esz, chunk = 4096, got = 0, at = 0;
+	int r = 0;
+
+	if (zs->fsize < 8 + ZS_FOOTER ||
+	    pread_full(zs->fd, foot, sizeof(foot), zs->fsize - ZS_FOOTER) < 0 ||
+	    le32(foot + 5) != ZS_SEEKABLE_MAGIC)
+		return 0;
+	nframes = le32(foot);
+	if (foot[4] & 0x7c) /* reserved bits */
+		return 0;
+	esz = foot[4] & 0x80 ? 12 : 8;
+	tsize = 8 + (uint64_t)nframes * esz + ZS_FOOTER;
+	if (nframes == 0 || nframes > ZS_FRAMES_MAX || tsize > zs->fsize)
+		return 0;
+	tstart = zs->fsize - tsize;
+	if (pread_full(zs->fd, head, sizeof(head), tstart) < 0 ||
+	    le32(head) != ZS_SEEKTABLE_MAGIC || le32(head + 4) != tsize - 8)
+		return 0;
+	ent = malloc(chunk * esz);
+	if (!ent)
+		return -ENOMEM;
+	for (i = 0; i < nframes; i++) {
+		uint64_t csize, dsize;
+		ZSTD_frameHeader fh;
+		const unsigned char *h;
+
+		if (at == got) {
+			got = nframes - i < chunk ? (size_t)(nframes - i)
+						  : chunk;
+			at = 0;
+			if (pread_full(zs->fd, ent, got * esz,
+				       tstart + 8 + i * esz) < 0)
+				goto out;
+		}
+		csize = le32(ent + at * esz);
+		dsize = le32(ent + at * esz + 4);
+		at++;
+		if (csize == 0 || csize > tstart - coff)
+			goto out; /* runs past the table */
+		/* each entry must describe the frame that is really there */
+		h = peek(&pk, coff, 8);
+		if (!h)
+			goto out;
+		if ((le32(h) & ZSTD_MAGIC_SKIPPABLE_MASK) ==
+		    ZSTD_MAGIC_SKIPPABLE_START) {
+			if (dsize != 0 || 8 + (uint64_t)le32(h + 4) != csize)
+				goto out;
+		} else if (!frame_header(&pk, coff, &fh) ||
+			   fh.headerSize + 3 > csize ||
+			   (fh.frameContentSize != ZSTD_CONTENTSIZE_UNKNOWN &&
+			    fh.frameContentSize != dsize) ||
+			   (dsize == 0 && fh.frameContentSize != 0)) {
+			/* (a frame said to be empty must say so itself) */
+			goto out;
+		} else {
+			r = add_frame(zs, coff, csize, dsize);
+			if (r <= 0)
+				goto out;
+			r = 0;
+		}
+		coff += csize;
+	}
+	/* the frames end exactly where the table starts */
+	r = coff == tstart;
+out:
+	free(ent);
+	if (r <= 0)
+		reset_table(zs);
+	return r;
+}
+
+/* ---- opening ---- */
+
+void ckfs_zseek_free(struct ckfs_zseek *zs)
+{
+	unsigned i;
+
+	if (!zs)
+		return;
+	for (i = 0; i < zs->nslots; i++) {
+		free(zs->slot[i].in);
+		free(zs->slot[i].out);
+		ZSTD_freeDCtx(zs->slot[i].dctx);
+	}
+	pthread_cond_destroy(&zs->cond);
+	pthread_mutex_destroy(&zs->lock);
+	free(zs->f);
+	free(zs->path);
+	free(zs);
+}
+
+int ckfs_zseek_open(int fd, uint64_t size, const char *path,
+		    struct ckfs_zseek **out, struct ckfs_err *err)
+{
+	struct ckfs_zseek *zs;
+	struct zs_frame *f;
+	uint64_t per_slot;
+	int r;
+
+	*out = NULL;
+	zs = calloc(1, sizeof(*zs));
+	if (!zs || !(zs->path = strdup(path))) {
+		free(zs);
+		return ckfs_err_set(err, -ENOMEM, "out of memory");
+	}
+	zs->fd = fd;
+	zs->fsize = size;
+	pthread_mutex_init(&zs->lock, NULL);
+	pthread_cond_init(&zs->cond, NULL);
+	r = read_seek_table(zs);
+	zs->seek_table = r > 0;
+	if (r == 0) {
+		/* only headers are read: no readahead of the data between */
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+		r = walk_frames(zs);
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_NORMAL);
+	}
+	if (r < 0) {
+		ckfs_zseek_free(zs);
+		return ckfs_err_set(err, r, "out of memory");
+	}
+	if (r == 0 || zs->n < 2) {
+		ckfs_zseek_free(zs);
+		return 0; /* stream it */
+	}
+	f = reallocarray(zs->f, zs->n, sizeof(*f)); /* no slack */
+	if (f)
+		zs->f = f;
+	per_slot = (uint64_t)zs->dmax + zs->cmax;
+	zs->nslots = (unsigned)(ZS_CACHE_BYTES / per_slot);
+	if (zs->nslots < ZS_SLOTS_MIN)
+		zs->nslots = ZS_SLOTS_MIN;
+	if (zs->nslots > ZS_SLOTS_MAX)
+		zs->nslots = ZS_SLOTS_MAX;
+	*out = zs;
+	return 1;
+}
+
+uint64_t ckfs_zseek_size(const struct ckfs_zseek *zs)
+{
+	return zs->total;
+}
+
+void ckfs_zseek_info(const struct ckfs_zseek *zs, struct ckfs_zseek_info *info)
+{
+	*info = (struct ckfs_zseek_info){
+		.frames = zs->n,
+		.size = zs->total,
+		.frame_max = zs->dmax,
+		.slots = zs->nslots,
+		.seek_table = zs->seek_table,
+	};
+}
+
+/* ---- reading ---- */
+
+/* Decode frame @i into @s, which its caller owns (SLOT_LOADING). */
+static int decode_frame(struct ckfs_zseek *zs, struct zs_slot *s, size_t i)
+{
+	const struct zs_frame *f = &zs->f[i];
+	size_t ret;
+	int r;
+
+	if (!s->out)
+		s->out = malloc(zs->dmax);
+	if (!s->in)
+		s->in = malloc(zs->cmax);
+	if (!s->dctx) {
+		s->dctx = ZSTD_createDCtx();
+		if (s->dctx)
+			(void)ZSTD_DCtx_setParameter(
+				s->dctx, ZSTD_d_windowLogMax, ZS_WINDOWLOG_MAX);
+	}
+	if (!s->out || !s->in || !s->dctx)
+		return ckfs_err_set(NULL, -ENOMEM, "out of memory");
+	r = pread_full(zs->fd, s->in, f->csize, f->coff);
+	if (r < 0) {
+		snprintf(s->msg, sizeof(s->msg),
+			 "%s: cannot read zstd frame %zu at byte %llu: %s",
+			 zs->path, i, (unsigned long long)f->coff,
+			 r == -ENODATA ? "the file is shorter than it was"
+				       : strerror(-r));
+		return -EIO;
+	}
+	ret = ZSTD_decompressDCtx(s->dctx, s->out, f->dsize, s->in, f->csize);
+	if (ZSTD_isError(ret)) {
+		snprintf(
+			s->msg, sizeof(s->msg),
+			"%s: corrupt zstd frame %zu (bytes %llu-%llu of the file): %s",
+			zs->path, i, (unsigned long long)f->coff,
+			(unsigned long long)(f->coff + f->csize - 1),
+			ZSTD_getErrorName(ret));
+		return -EBADMSG;
+	}
+	if (ret != f->dsize) {
+		snprintf(
+			s->msg, sizeof(s->msg),
+			"%s: zstd frame %zu decodes to %zu bytes, not the %u its %s says",
+			zs->path, i, ret, f->dsize,
+			zs->seek_table ? "seek table" : "header");
+		return -EBADMSG;
+	}
+	/* one frame exactly: a seek table cannot join or split frames */
+	if (ZSTD_findFrameCompressedSize(s->in, f->csize) != f->csize) {
+		snprintf(
+			s->msg, sizeof(s->msg),
+			"%s: zstd frame %zu is not the %u bytes long its seek table says",
+			zs->path, i, f->csize);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static void slot_put(struct ckfs_zseek *zs, struct zs_slot *s)
+{
+	pthread_mutex_lock(&zs->lock);
+	if (--s->refs == 0) {
+		if (s->state == SLOT_FAILED)
+			s->state = SLOT_EMPTY; /* a later read tries again */
+		if (zs->waiters)
+			pthread_cond_broadcast(&zs->cond);
+	}
+	pthread_mutex_unlock(&zs->lock);
+}
+
+/*
+ * The slot holding frame @i decoded, held (slot_put() when done), or NULL
+ * with the reason in @err.
+ */
+static struct zs_slot *slot_get(struct ckfs_zseek *zs, size_t i, int *errp,
+				struct ckfs_err *err)
+{
+	struct zs_slot *s, *victim;
+	unsigned k;
+	int r;
+
+	pthread_mutex_lock(&zs->lock);
+	for (;;) {
+		victim = NULL;
+		for (k = 0; k < zs->nslots; k++) {
+			s = &zs->slot[k];
+			if (s->state != SLOT_EMPTY && s->frame == i)
+				goto found;
+			if (s->refs == 0 &&
+			    (!victim || s->state == SLOT_EMPTY ||
+			     (victim->state != SLOT_EMPTY &&
+			      s->used < victim->used)))
+				victim = s;
+		}
+		if (victim)
+			break;
+		zs->waiters++; /* every slot is in use: wait for one */
+		pthread_cond_wait(&zs->cond, &zs->lock);
+		zs->waiters--;
+	}
+	s = victim;
+	s->frame = i;
+	s->state = SLOT_LOADING;
+	s->refs = 1;
+	s->used = ++zs->clock;
+	pthread_mutex_unlock(&zs->lock);
+
+	s->msg[0] = '\0';
+	r = decode_frame(zs, s, i);
+
+	pthread_mutex_lock(&zs->lock);
+	s->state = r < 0 ? SLOT_FAILED : SLOT_READY;
+	s->err = r;
+	if (zs->waiters)
+		pthread_cond_broadcast(&zs->cond);
+	goto check;
+found:
+	s->refs++;
+	s->used = ++zs->clock;
+	while (s->state == SLOT_LOADING) {
+		zs->waiters++;
+		pthread_cond_wait(&zs->cond, &zs->lock);
+		zs->waiters--;
+	}
+check:
+	if (s->state == SLOT_READY) {
+		pthread_mutex_unlock(&zs->lock);
+		return s;
+	}
+	*errp = s->err;
+	ckfs_err_set(err, s->err, "%s", s->msg[0] ? s->msg : "out of memory");
+	pthread_mutex_unlock(&zs->lock);
+	slot_put(zs, s);
+	return NULL;
+}
+
+/* The frame that holds decoded byte @off (< total). */
+static size_t frame_of(const struct ckfs_zseek *zs, uint64_t off)
+{
+	size_t lo = 0, hi = zs->n;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (zs->f[mid].doff <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+ssize_t ckfs_zseek_pread(struct ckfs_zseek *zs, void *buf, size_t len,
+			 uint64_t off, struct ckfs_err *err)
+{
+	size_t done = 0, i;
+
+	if (off >= zs->total)
+		return 0;
+	if (len > zs->total - off)
+		len = (size_t)(zs->total - off);
+	for (i = frame_of(zs, off); done < len; i++) {
+		const struct zs_frame *f = &zs->f[i];
+		uint64_t in = off + done - f->doff;
+		size_t n = f->dsize - in < len - done ? (size_t)(f->dsize - in)
+						      : len - done;
+		struct zs_slot *s;
+		int r = -EIO;
+
+		s = slot_get(zs, i, &r, err);
+		if (!s)
+			return r;
+		memcpy((char *)buf + done, s->out + in, n);
+		slot_put(zs, s);
+		done += n;
+	}
+	return (ssize_t)done;
+}
