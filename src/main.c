@@ -128,7 +128,8 @@ static void show_progress(void *arg, const struct ckfs_archive_progress *p)
 
 	human(out, sizeof(out), p->out_done);
 	human(in, sizeof(in), p->in_total);
-	human(rate, sizeof(rate), secs > 0 ? (uint64_t)(p->out_done / secs) : 0);
+	human(rate, sizeof(rate),
+	      secs > 0 ? (uint64_t)(p->out_done / secs) : 0);
 	if (p->finished) {
 		if (p->error == 0)
 			fprintf(stderr,
@@ -136,7 +137,8 @@ static void show_progress(void *arg, const struct ckfs_archive_progress *p)
 				p->compression, out, secs, rate);
 		else if (__atomic_load_n(&mounted_flag, __ATOMIC_ACQUIRE) &&
 			 p->message)
-			fprintf(stderr, "\rcheckpointfs: %s\033[K\n", p->message);
+			fprintf(stderr, "\rcheckpointfs: %s\033[K\n",
+				p->message);
 		else
 			fprintf(stderr, "\r\033[K"); /* main() says why */
 		return;
@@ -144,11 +146,14 @@ static void show_progress(void *arg, const struct ckfs_archive_progress *p)
 	if (p->in_done && p->in_total >= p->in_done)
 		fprintf(stderr,
 			"\rcheckpointfs: %s: %.0f%% of %s read, %s decompressed, %s/s, ETA %.0f s\033[K",
-			p->compression, 100.0 * (double)p->in_done / (double)p->in_total,
-			in, out, rate,
-			secs * (double)(p->in_total - p->in_done) / (double)p->in_done);
+			p->compression,
+			100.0 * (double)p->in_done / (double)p->in_total, in,
+			out, rate,
+			secs * (double)(p->in_total - p->in_done) /
+				(double)p->in_done);
 	else
-		fprintf(stderr, "\rcheckpointfs: %s: %s decompressed, %s/s\033[K",
+		fprintf(stderr,
+			"\rcheckpointfs: %s: %s decompressed, %s/s\033[K",
 			p->compression, out, rate);
 }
 
@@ -229,8 +234,8 @@ int main(int argc, char *argv[])
 		goto out;
 	if (!conf.archive || !opts.mountpoint) {
 		fprintf(stderr, "checkpointfs: %s\n",
-			!conf.archive ? "missing ARCHIVE and MOUNTPOINT" :
-					"missing MOUNTPOINT");
+			!conf.archive ? "missing ARCHIVE and MOUNTPOINT"
+				      : "missing MOUNTPOINT");
 		usage(stderr);
 		goto out;
 	}
@@ -248,9 +253,11 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	{
-		struct ckfs_archive_opts aopts = { .cache_dir = conf.cache_dir };
+		struct ckfs_archive_opts aopts = { .cache_dir =
+							   conf.cache_dir };
 
-		if (conf.cache_max && !(aopts.cache_max = parse_size(conf.cache_max))) {
+		if (conf.cache_max &&
+		    !(aopts.cache_max = parse_size(conf.cache_max))) {
 			fprintf(stderr,
 				"checkpointfs: cache_max=%s: not a size (e.g. 512M, 4G)\n",
 				conf.cache_max);
@@ -304,7 +311,9 @@ make_session:
 	for (char *p = fsname; *p; p++)
 		if (*p == ',')
 			*p = '_';
-	if (fuse_opt_add_arg(&args, "-oro,default_permissions,subtype=checkpointfs") < 0 ||
+	if (fuse_opt_add_arg(&args,
+			     "-oro,default_permissions,subtype=checkpointfs") <
+		    0 ||
 	    fuse_opt_add_arg(&args, fsname) < 0) {
 		fprintf(stderr, "checkpointfs: out of memory\n");
 		goto out;
