@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "fuse/idle.h"
 #include "fuse/ops.h"
 #include "model/model.h"
 #include "vfs/multi.h"
@@ -28,10 +29,11 @@
 
 struct conf {
 	char *archive;
-	char *cache_dir; /* -o cache_dir=DIR */
-	char *cache_max; /* -o cache_max=SIZE */
-	char *rootfs;	 /* -o rootfs=DIR */
-	int strict_mem;	 /* -o strict_mem */
+	char *cache_dir;    /* -o cache_dir=DIR */
+	char *cache_max;    /* -o cache_max=SIZE */
+	char *rootfs;	    /* -o rootfs=DIR */
+	char *idle_timeout; /* -o idle_timeout=SECONDS */
+	int strict_mem;	    /* -o strict_mem */
 	int help;
 	int version;
 };
@@ -46,6 +48,7 @@ static const struct fuse_opt ckfs_opts[] = {
 	{ "cache_dir=%s", offsetof(struct conf, cache_dir), 0 },
 	{ "cache_max=%s", offsetof(struct conf, cache_max), 0 },
 	{ "rootfs=%s", offsetof(struct conf, rootfs), 0 },
+	{ "idle_timeout=%s", offsetof(struct conf, idle_timeout), 0 },
 	{ "strict_mem", offsetof(struct conf, strict_mem), 1 },
 	FUSE_OPT_END,
 };
@@ -99,6 +102,21 @@ static uint64_t parse_size(const char *s)
 	if (*end || (shift && v > (UINT64_MAX >> shift)))
 		return 0;
 	return (uint64_t)v << shift;
+}
+
+/* "60": whole seconds, at most a year; -1 on error. */
+static long parse_seconds(const char *s)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > 365UL * 24 * 3600)
+		return -1;
+	return (long)v;
 }
 
 static void human(char *buf, size_t sz, uint64_t v)
@@ -173,6 +191,8 @@ static void usage(FILE *f)
 		"its file name, opened on first access; `checkpoints` and\n"
 		"`checkpoints.json` list them as checkpointctl list does, and an archive\n"
 		"that cannot be opened reads EIO, with its reason in `<name>.error`.\n"
+		"An archive is closed again (its memory and file descriptor freed) once\n"
+		"idle: nothing open below it and no access for idle_timeout.\n"
 		"\n"
 		"options:\n"
 		"    -h, --help            print this help and exit\n"
@@ -192,6 +212,9 @@ static void usage(FILE *f)
 		"                          a directory of archives)\n"
 		"    -o strict_mem         proc/<pid>/mem as in /proc: size 0, reads\n"
 		"                          outside a mapping fail with EIO, no holes\n"
+		"    -o idle_timeout=SECS  with a directory of archives: close an archive\n"
+		"                          idle that long, reopen it on the next access\n"
+		"                          (default 60; 0: never close)\n"
 		"\n"
 		"Only the mounting user can read the tree (it holds process memory);\n"
 		"-o allow_other opts in to sharing it, with file modes enforced.\n"
@@ -206,7 +229,9 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct ckfs_tree *tree = NULL;
 	struct ckfs_multi *mnt = NULL;
+	struct ckfs_idle *idle = NULL;
 	struct ckfs_ckpt *ck = NULL;
+	long idle_s = 60;
 	bool ckpt_dir;
 	struct ckfs_err err = { 0 };
 	struct ckfs_tree_opts topts = { 0 };
@@ -246,6 +271,14 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 
+	if (conf.idle_timeout)
+		idle_s = parse_seconds(conf.idle_timeout);
+	if (idle_s < 0) {
+		fprintf(stderr,
+			"checkpointfs: idle_timeout=%s: not a number of seconds (0 to 31536000)\n",
+			conf.idle_timeout);
+		goto out;
+	}
 	ckpt_dir = ckfs_multi_is_ckpt_dir(apath);
 	if (ckpt_dir && conf.rootfs) {
 		fprintf(stderr,
@@ -341,6 +374,16 @@ make_session:
 		ckfs_archive_resume(ckfs_ckpt_archive(ck));
 	if (r != 0)
 		goto out_unmount;
+	/* after the fork: a thread does not survive it */
+	if (ckpt_dir && idle_s > 0) {
+		r = ckfs_idle_start(se, mnt, opts.mountpoint, (unsigned)idle_s,
+				    &idle);
+		if (r < 0) {
+			fprintf(stderr, "checkpointfs: idle thread: %s\n",
+				strerror(-r));
+			goto out_unmount;
+		}
+	}
 	if (opts.singlethread) {
 		r = fuse_session_loop(se);
 	} else {
@@ -358,8 +401,15 @@ make_session:
 	 * loop (SIGINT, SIGTERM, SIGHUP): a clean unmount, not a failure.
 	 */
 	ret = r < 0 ? 1 : 0;
+	/* no notification after the loop; joined once nothing can block */
+	ckfs_idle_stop(idle);
 out_unmount:
 	fuse_session_unmount(se);
+	if (!ckfs_idle_join(idle)) {
+		fprintf(stderr,
+			"checkpointfs: the idle thread is stuck in a kernel notification; exiting without cleanup\n");
+		_exit(ret);
+	}
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
@@ -374,6 +424,7 @@ out:
 	free(conf.cache_dir);
 	free(conf.cache_max);
 	free(conf.rootfs);
+	free(conf.idle_timeout);
 	free(apath);
 	fuse_opt_free_args(&args);
 	return ret;

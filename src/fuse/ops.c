@@ -38,7 +38,7 @@ static void to_entry(const struct ckfs_multi_ent *me,
 
 	memset(e, 0, sizeof(*e));
 	e->ino = me->ino;
-	e->generation = 1;
+	e->generation = me->generation;
 	e->attr = me->st;
 	/* a broken view: the name exists, its attributes fail later */
 	e->attr_timeout = me->attr_failed ? 0 : tmo;
@@ -65,7 +65,24 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	to_entry(&me, &e);
-	fuse_reply_entry(req, &e);
+	/* counted by the lookup: uncount what the kernel never got */
+	if (fuse_reply_entry(req, &e) != 0)
+		ckfs_multi_forget(mnt_of(req), me.ino, 1);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	ckfs_multi_forget(mnt_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		ckfs_multi_forget(mnt_of(req), forgets[i].ino,
+				  forgets[i].nlookup);
+	fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -85,7 +102,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	const char *target;
+	char *target;
 	int r;
 
 	r = ckfs_multi_readlink(mnt_of(req), ino, &target);
@@ -93,6 +110,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_readlink(req, target);
+	free(target);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -204,10 +222,17 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/*
+ * Each readdirplus entry but . and .. is a lookup for the kernel: counted
+ * before the reply (the open directory holds their tree meanwhile), and
+ * uncounted again if the reply never reaches the kernel.
+ */
 static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct ckfs_multi_dir *d = (struct ckfs_multi_dir *)(uintptr_t)fi->fh;
+	struct ckfs_multi *m = mnt_of(req);
+	off_t first = off;
 	size_t pos = 0;
 	char *buf;
 
@@ -243,8 +268,21 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		if (len > size - pos)
 			break;
 		pos += len;
+		if (plus && off >= 2)
+			ckfs_multi_remember(m, me.ino);
 	}
-	fuse_reply_buf(req, buf, pos);
+	if (fuse_reply_buf(req, buf, pos) != 0 && plus) {
+		/* the listing is fixed while open: the same entries again */
+		for (off_t i = first < 2 ? 2 : first; i < off; i++) {
+			struct ckfs_multi_ent me;
+			const char *name;
+			int r = ckfs_multi_dirent(d, (size_t)i, false, &name,
+						  &me);
+
+			if (r > 0)
+				ckfs_multi_forget(m, me.ino, 1);
+		}
+	}
 	free(buf);
 }
 
@@ -297,6 +335,8 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 const struct fuse_lowlevel_ops ckfs_fuse_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
 	.readlink = op_readlink,
 	.open = op_open,

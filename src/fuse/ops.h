@@ -5,7 +5,10 @@
  * numbers, attributes, data and -errno values are passed through.  A
  * tree never changes once a node exists, so its entries, attributes and
  * misses are cached by the kernel for as long as it likes; only the root
- * level of a directory of archives is cached for a second.
+ * level of a directory of archives is cached for a second.  Every entry
+ * handed to the kernel (lookup, readdirplus) and every forget is reported
+ * to that layer, which closes an idle archive only once the kernel has
+ * forgotten its inodes (fuse/idle.h asks it to).
  */
 #ifndef CKFS_FUSE_OPS_H
 #define CKFS_FUSE_OPS_H

@@ -1,9 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The mount's inode space (see multi.h): one tree, or a directory of
- * archives with a tree each, opened on first access.  The slot table only
- * grows; a slot and its tree live until ckfs_multi_free(), so every inode
- * number handed to the kernel stays valid for the mount's life.
+ * archives with a tree each, opened on first access and closed when idle.
+ * The slot table only grows, and a slot lives until ckfs_multi_free().
+ *
+ * A slot's tree is held (s->refs) by every request that uses it, from
+ * resolving the inode number to the last use of a node, and by every
+ * file or directory handle open below it; s->nlookup counts the kernel's
+ * lookups of its inodes, but for its directory (slot | 1), which never
+ * needs the tree: its attributes are made up, and looking into it opens
+ * the archive.  An inode number the kernel holds is counted before the
+ * reply that hands it out, and uncounted only when the kernel forgets it,
+ * so a request naming any other inode of the slot finds nlookup > 0.
+ * ckfs_multi_idle() frees a tree only under s->lock with refs == 0 and
+ * nlookup == 0, so no request and no inode number can reach a freed tree;
+ * the next use opens a new one, under another generation.
  */
 #include "vfs/multi.h"
 
@@ -36,17 +47,31 @@ static const char list_name[] = "checkpoints";
 static const char json_name[] = "checkpoints.json";
 static const char err_suffix[] = ".error";
 
+/* What `checkpoints` shows of an archive, kept across a close. */
+struct facts {
+	char *ns, *pod, *ctr, *engine, *checkpointed;
+};
+
 struct slot {
 	size_t idx;
 	char *name;
 	char *path;
-	int64_t mtime;	      /* atomic */
-	bool present;	      /* atomic: in the directory at the last scan */
-	pthread_mutex_t lock; /* opening */
-	int state;	      /* atomic: 0 not opened, 1 open, < 0 failed */
-	char msg[CKFS_ERR_MSG_MAX];
+	int64_t mtime; /* atomic */
+	bool present;  /* atomic: in the directory at the last scan */
+	pthread_mutex_t open_lock; /* one open at a time */
+	pthread_mutex_t lock;	   /* the fields below (short sections only) */
+	int state; /* also atomic reads: 0 closed, 1 open, < 0 failed */
+	char msg[CKFS_ERR_MSG_MAX]; /* why it failed: set once, before state */
 	struct ckfs_ckpt *ck;
 	struct ckfs_tree *t;
+	uint32_t gen;	     /* the tree's generation: bumped at each close */
+	unsigned refs;	     /* requests and handles holding t */
+	uint64_t nlookup;    /* kernel lookups of t's inodes but its root */
+	int64_t last_use;    /* when a hold was last dropped */
+	int64_t inval_at;    /* when an invalidation was last asked for */
+	bool known;	     /* facts read at an open ... */
+	int64_t facts_mtime; /* ... of the file with this mtime */
+	struct facts facts;
 };
 
 /*
@@ -77,6 +102,7 @@ struct ckfs_multi {
 
 struct ckfs_multi_file {
 	struct handle h;     /* first */
+	struct slot *s;	     /* holding s->t, or NULL */
 	struct ckfs_tree *t; /* a tree's file ... */
 	struct ckfs_node *n;
 	char *data; /* ... or a root-level file's bytes at open */
@@ -93,6 +119,8 @@ struct ckfs_multi_dir {
 	struct ckfs_multi *m;
 	uint64_t ino;
 	/* a tree's directory */
+	struct slot *s; /* holding s->t, or NULL */
+	uint32_t gen;
 	struct ckfs_tree *t;
 	struct ckfs_node *dir;
 	uint64_t base;
@@ -112,6 +140,8 @@ struct ref {
 	struct ckfs_node *n;
 	uint64_t base;
 	struct slot *s;
+	bool held; /* REF_NODE of a slot: s->t held, until ref_put() */
+	uint32_t gen;
 };
 
 static int64_t now_ns(void)
@@ -178,6 +208,42 @@ static void handle_unlink(struct handle *h)
 	h->prev->next = h->next;
 	h->next->prev = h->prev;
 	pthread_mutex_unlock(&h->m->hlock);
+}
+
+static void facts_free(struct facts *f)
+{
+	free(f->ns);
+	free(f->pod);
+	free(f->ctr);
+	free(f->engine);
+	free(f->checkpointed);
+	memset(f, 0, sizeof(*f));
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*oom = true;
+	return d;
+}
+
+/* Copy @ct's list facts: 0 or -ENOMEM. */
+static int facts_copy(struct facts *f, const struct ckfs_container *ct)
+{
+	bool oom = false;
+
+	f->ns = dup_or_null(ct->pod_namespace, &oom);
+	f->pod = dup_or_null(ct->pod_name, &oom);
+	f->ctr = dup_or_null(ct->name, &oom);
+	f->engine = dup_or_null(ct->engine, &oom);
+	f->checkpointed = dup_or_null(ct->checkpointed, &oom);
+	if (oom) {
+		facts_free(f);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static void file_free(struct ckfs_multi_file *f)
@@ -275,7 +341,9 @@ void ckfs_multi_free(struct ckfs_multi *m)
 
 		ckfs_tree_free(s->t);
 		ckfs_ckpt_free(s->ck);
+		facts_free(&s->facts);
 		pthread_mutex_destroy(&s->lock);
+		pthread_mutex_destroy(&s->open_lock);
 		free(s->name);
 		free(s->path);
 		free(s);
@@ -287,7 +355,7 @@ void ckfs_multi_free(struct ckfs_multi *m)
 
 /* ---- the directory and its slots ---- */
 
-static struct slot *slot_get(struct ckfs_multi *m, uint64_t idx)
+static struct slot *slot_at(struct ckfs_multi *m, uint64_t idx)
 {
 	size_t n = __atomic_load_n(&m->nslots, __ATOMIC_ACQUIRE);
 
@@ -310,7 +378,9 @@ static struct slot *slot_new(struct ckfs_multi *m, const char *name)
 		free(s);
 		return NULL;
 	}
+	pthread_mutex_init(&s->open_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
+	s->gen = 1;
 	m->slots[s->idx] = s;
 	__atomic_store_n(&m->nslots, s->idx, __ATOMIC_RELEASE);
 	return s;
@@ -377,48 +447,218 @@ static struct slot *slot_by_name(struct ckfs_multi *m, const char *name,
 	return NULL;
 }
 
-/* Open @s if not yet: 0, or -EIO when its archive cannot be served. */
-static int slot_open(struct ckfs_multi *m, struct slot *s)
+/*
+ * Hold @s's tree if it is open: 0, its tree and generation; -ENOENT if it
+ * is closed, -EIO if its archive cannot be served.
+ */
+static int slot_hold(struct slot *s, struct ckfs_tree **t, uint32_t *gen)
 {
-	struct ckfs_err err = { 0 };
 	int r;
 
-	r = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-	if (r)
-		return r < 0 ? -EIO : 0;
 	pthread_mutex_lock(&s->lock);
-	if (s->state == 0) {
-		r = ckfs_ckpt_open(s->path, &s->ck, &err);
-		if (r == 0)
-			r = ckfs_archive_status(ckfs_ckpt_archive(s->ck), &err);
-		if (r == 0) {
-			r = ckfs_tree_new(s->ck, &m->opts, &s->t);
-			if (r < 0)
-				ckfs_err_set(&err, r, "%s", strerror(-r));
-		}
-		if (r < 0) {
-			/* the reason already names the file */
-			snprintf(s->msg, sizeof(s->msg), "%s", err.msg);
-			ckfs_tree_free(s->t);
-			ckfs_ckpt_free(s->ck);
-			s->t = NULL;
-			s->ck = NULL;
-		}
-		__atomic_store_n(&s->state, r < 0 ? -EIO : 1, __ATOMIC_RELEASE);
-	}
 	r = s->state;
+	if (r == 1) {
+		s->refs++;
+		*t = s->t;
+		*gen = s->gen;
+	}
 	pthread_mutex_unlock(&s->lock);
-	return r < 0 ? -EIO : 0;
+	return r == 1 ? 0 : r < 0 ? -EIO : -ENOENT;
+}
+
+/* Drop a hold, counting @lookups kernel lookups made under it. */
+static void slot_put(struct slot *s, uint64_t lookups)
+{
+	int64_t t = now_ns();
+
+	pthread_mutex_lock(&s->lock);
+	s->refs--;
+	s->nlookup += lookups;
+	s->last_use = t;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Open @s (closed; under s->open_lock) and hold it, as slot_hold(). */
+static int slot_open_held(struct ckfs_multi *m, struct slot *s,
+			  struct ckfs_tree **tp, uint32_t *gen)
+{
+	int64_t mtime = __atomic_load_n(&s->mtime, __ATOMIC_RELAXED);
+	struct ckfs_err err = { 0 };
+	struct ckfs_tree *t = NULL;
+	struct ckfs_ckpt *ck = NULL;
+	struct facts f = { 0 }, old;
+	int r;
+
+	r = ckfs_ckpt_open(s->path, &ck, &err);
+	if (r == 0)
+		r = ckfs_archive_status(ckfs_ckpt_archive(ck), &err);
+	if (r == 0) {
+		r = ckfs_tree_new(ck, &m->opts, &t);
+		if (r == 0)
+			r = facts_copy(&f, ckfs_ckpt_container(ck));
+		if (r < 0)
+			ckfs_err_set(&err, r, "%s: %s", s->path, strerror(-r));
+	}
+	if (r < 0) {
+		ckfs_tree_free(t);
+		ckfs_ckpt_free(ck);
+		pthread_mutex_lock(&s->lock);
+		/* the reason already names the file */
+		snprintf(s->msg, sizeof(s->msg), "%s", err.msg);
+		__atomic_store_n(&s->state, -EIO, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&s->lock);
+		return -EIO;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->ck = ck;
+	s->t = t;
+	s->refs++;
+	s->last_use = now_ns();
+	old = s->facts;
+	s->facts = f;
+	s->known = true;
+	s->facts_mtime = mtime;
+	*tp = t;
+	*gen = s->gen;
+	__atomic_store_n(&s->state, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&s->lock);
+	facts_free(&old);
+	return 0;
+}
+
+/*
+ * Hold @s's tree, opening the archive if it is closed: 0, or -EIO when
+ * it cannot be served.  Release with slot_put().
+ */
+static int slot_get(struct ckfs_multi *m, struct slot *s, struct ckfs_tree **t,
+		    uint32_t *gen)
+{
+	int r = slot_hold(s, t, gen);
+
+	if (r != -ENOENT)
+		return r;
+	pthread_mutex_lock(&s->open_lock);
+	r = slot_hold(s, t, gen);
+	if (r == -ENOENT)
+		r = slot_open_held(m, s, t, gen);
+	pthread_mutex_unlock(&s->open_lock);
+	return r;
+}
+
+/*
+ * Whether @s's archive opens: 0 or -EIO.  Known from its last open while
+ * the file is unchanged; else it is opened (and left to close when idle).
+ */
+static int slot_check(struct ckfs_multi *m, struct slot *s)
+{
+	struct ckfs_tree *t;
+	uint32_t gen;
+	bool known;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = s->state;
+	known = s->known &&
+		s->facts_mtime == __atomic_load_n(&s->mtime, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0)
+		return -EIO;
+	if (r == 1 || known)
+		return 0;
+	r = slot_get(m, s, &t, &gen);
+	if (r == 0)
+		slot_put(s, 0);
+	return r;
+}
+
+void ckfs_multi_remember(struct ckfs_multi *m, uint64_t ino)
+{
+	struct slot *s;
+
+	if (m->single || (ino & LOCAL_MASK) == 1 ||
+	    !(s = slot_at(m, ino >> CKFS_MULTI_SLOT_SHIFT)))
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->nlookup++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void ckfs_multi_forget(struct ckfs_multi *m, uint64_t ino, uint64_t n)
+{
+	struct slot *s;
+
+	if (m->single || (ino & LOCAL_MASK) == 1 ||
+	    !(s = slot_at(m, ino >> CKFS_MULTI_SLOT_SHIFT)))
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->nlookup = n < s->nlookup ? s->nlookup - n : 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int ckfs_multi_idle(struct ckfs_multi *m, int64_t now, int64_t idle_ns,
+		    void (*inval)(void *arg, const char *name), void *arg)
+{
+	size_t n = 0;
+	int closed = 0;
+
+	if (!m->single)
+		n = __atomic_load_n(&m->nslots, __ATOMIC_ACQUIRE);
+
+	for (size_t i = 1; i <= n; i++) {
+		struct slot *s = m->slots[i];
+		struct ckfs_tree *t = NULL;
+		struct ckfs_ckpt *ck = NULL;
+		bool ask = false;
+
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != 1)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		if (s->state == 1 && s->refs == 0 &&
+		    now - s->last_use >= idle_ns) {
+			if (s->nlookup == 0) {
+				t = s->t;
+				ck = s->ck;
+				s->t = NULL;
+				s->ck = NULL;
+				s->gen++;
+				__atomic_store_n(&s->state, 0,
+						 __ATOMIC_RELEASE);
+			} else if (now - s->inval_at >= idle_ns) {
+				/* again later, should it keep some inode */
+				s->inval_at = now;
+				ask = true;
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (t) {
+			/* no inode number, request or handle reaches it */
+			ckfs_tree_free(t);
+			ckfs_ckpt_free(ck);
+			closed++;
+		}
+		if (ask && inval)
+			inval(arg, s->name);
+	}
+	return closed;
 }
 
 /* ---- inode numbers ---- */
 
-static int resolve(struct ckfs_multi *m, uint64_t ino, struct ref *ref)
+/*
+ * What @ino stands for.  A node of a slot's tree comes held (ref_put()),
+ * with the tree's generation; a slot's directory is REF_SLOTDIR, or with
+ * @open its tree's root, the archive opened if need be (-EIO if it cannot
+ * be).  The directory itself always has generation 1: it outlives trees.
+ */
+static int resolve(struct ckfs_multi *m, uint64_t ino, struct ref *ref,
+		   bool open)
 {
 	uint64_t local = ino & LOCAL_MASK;
 	struct slot *s;
+	int r;
 
 	memset(ref, 0, sizeof(*ref));
+	ref->gen = 1;
 	if (m->single) {
 		ref->t = m->single;
 		ref->n = ckfs_tree_node(m->single, ino);
@@ -432,27 +672,46 @@ static int resolve(struct ckfs_multi *m, uint64_t ino, struct ref *ref)
 		else if (local == TOP_JSON)
 			ref->kind = REF_JSON;
 		else if (local > TOP_ERR_BASE &&
-			 (ref->s = slot_get(m, local - TOP_ERR_BASE)) &&
+			 (ref->s = slot_at(m, local - TOP_ERR_BASE)) &&
 			 __atomic_load_n(&ref->s->state, __ATOMIC_ACQUIRE) < 0)
 			ref->kind = REF_ERR;
 		else
 			return -ENOENT;
 		return 0;
 	}
-	s = slot_get(m, ino >> CKFS_MULTI_SLOT_SHIFT);
+	s = slot_at(m, ino >> CKFS_MULTI_SLOT_SHIFT);
 	if (!s)
 		return -ENOENT;
 	ref->s = s;
-	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != 1) {
-		if (local != 1)
-			return -ENOENT;
+	if (local == 1 && !open) {
 		ref->kind = REF_SLOTDIR;
 		return 0;
 	}
-	ref->t = s->t;
+	if (local == 1)
+		r = slot_get(m, s, &ref->t, &ref->gen);
+	else if (slot_hold(s, &ref->t, &ref->gen) < 0)
+		r = -ENOENT; /* not an inode the kernel can hold */
+	else
+		r = 0;
+	if (r < 0)
+		return r;
+	ref->held = true;
 	ref->base = ino & ~LOCAL_MASK;
-	ref->n = ckfs_tree_node(s->t, local);
-	return ref->n ? 0 : -ENOENT;
+	ref->n = ckfs_tree_node(ref->t, local);
+	if (!ref->n) {
+		slot_put(s, 0);
+		ref->held = false;
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Drop what resolve() holds, counting @lookups kernel lookups under it. */
+static void ref_put(struct ref *ref, uint64_t lookups)
+{
+	if (ref->held)
+		slot_put(ref->s, lookups);
+	ref->held = false;
 }
 
 static int render_list(struct ckfs_multi *m, struct ckfs_sb *sb);
@@ -534,38 +793,46 @@ int ckfs_multi_stat(struct ckfs_multi *m, uint64_t ino, struct stat *st,
 		    bool *volatile_)
 {
 	struct ref ref;
-	int r = resolve(m, ino, &ref);
+	int r = resolve(m, ino, &ref, false);
 
-	*volatile_ = !m->single &&
-		     (ref.kind != REF_NODE || (ref.n && ref.n->ino == 1));
+	*volatile_ = !m->single && ref.kind != REF_NODE;
 	if (r < 0)
 		return r;
-	return ref_stat(m, &ref, ino, st);
+	r = ref_stat(m, &ref, ino, st);
+	ref_put(&ref, 0);
+	return r;
 }
 
-/* A slot's directory: its tree's root once open, else made up. */
+/*
+ * A slot's directory: made up (the file's mtime), open or not, so that
+ * neither listing nor stat'ing the root opens an archive and a close
+ * changes nothing the kernel has cached.
+ */
 static int slot_entry(struct ckfs_multi *m, struct slot *s,
 		      struct ckfs_multi_ent *e)
 {
 	struct ref ref;
 
 	e->ino = (uint64_t)s->idx << CKFS_MULTI_SLOT_SHIFT | 1;
+	e->generation = 1;
 	e->volatile_ = true;
-	if (resolve(m, e->ino, &ref) < 0)
+	if (resolve(m, e->ino, &ref, false) < 0)
 		return -ENOENT;
 	e->attr_failed = ref_stat(m, &ref, e->ino, &e->st) < 0;
 	return 0;
 }
 
+/* An entry of the root level (never held, never counted). */
 static int top_entry(struct ckfs_multi *m, uint64_t ino,
 		     struct ckfs_multi_ent *e)
 {
 	struct ref ref;
-	int r = resolve(m, ino, &ref);
+	int r = resolve(m, ino, &ref, false);
 
 	if (r < 0)
 		return r;
 	e->ino = ino;
+	e->generation = 1;
 	e->volatile_ = true;
 	if (ref.kind == REF_LIST || ref.kind == REF_JSON) {
 		/*
@@ -600,7 +867,7 @@ static int lookup_root(struct ckfs_multi *m, const char *name,
 	if (s)
 		return slot_entry(m, s, e);
 	if (len > sl && strcmp(name + len - sl, err_suffix) == 0 &&
-	    (s = slot_by_name(m, name, len - sl)) && slot_open(m, s) < 0)
+	    (s = slot_by_name(m, name, len - sl)) && slot_check(m, s) < 0)
 		return top_entry(m, TOP_ERR_BASE + s->idx, e);
 	return -ENOENT;
 }
@@ -615,42 +882,56 @@ int ckfs_multi_lookup(struct ckfs_multi *m, uint64_t parent, const char *name,
 	memset(e, 0, sizeof(*e));
 	if (!m->single && parent == TOP_ROOT)
 		return lookup_root(m, name, e);
-	r = resolve(m, parent, &ref);
-	if (r == 0 && ref.kind == REF_SLOTDIR) {
-		r = slot_open(m, ref.s);
-		if (r == 0)
-			r = resolve(m, parent, &ref);
-	}
+	r = resolve(m, parent, &ref, true);
 	if (r < 0)
 		return r;
 	if (ref.kind != REF_NODE)
 		return -ENOTDIR;
-	if (ref.base && ref.n->ino == 1 && strcmp(name, "..") == 0)
+	if (ref.base && ref.n->ino == 1 && strcmp(name, "..") == 0) {
+		ref_put(&ref, 0);
 		return top_entry(m, TOP_ROOT, e);
+	}
 	r = ckfs_tree_lookup(ref.t, ref.n, name, &n);
-	if (r < 0)
+	if (r < 0) {
+		ref_put(&ref, 0);
 		return r;
+	}
+	if (ref.base && n->ino == 1) {
+		/* the slot's directory ("." or ".."): the same open or not */
+		ref_put(&ref, 0);
+		return slot_entry(m, ref.s, e);
+	}
 	e->ino = ref.base | n->ino;
+	e->generation = ref.gen;
 	r = ckfs_tree_stat(ref.t, n, &e->st);
 	e->st.st_ino = e->ino;
 	if (r < 0) {
 		e->st.st_mode = n->mode;
 		e->attr_failed = true;
-		return r == -EIO ? 0 : r;
+		r = r == -EIO ? 0 : r;
 	}
-	return 0;
+	/* counted while held: the tree cannot close before the reply */
+	ref_put(&ref, r == 0 && ref.base ? 1 : 0);
+	return r;
 }
 
-int ckfs_multi_readlink(struct ckfs_multi *m, uint64_t ino, const char **out)
+int ckfs_multi_readlink(struct ckfs_multi *m, uint64_t ino, char **out)
 {
+	const char *target;
 	struct ref ref;
-	int r = resolve(m, ino, &ref);
+	int r = resolve(m, ino, &ref, false);
 
+	*out = NULL;
 	if (r < 0)
 		return r;
 	if (ref.kind != REF_NODE)
-		return -EINVAL;
-	return ckfs_tree_readlink(ref.t, ref.n, out);
+		r = -EINVAL;
+	else
+		r = ckfs_tree_readlink(ref.t, ref.n, &target);
+	if (r == 0 && !(*out = strdup(target)))
+		r = -ENOMEM;
+	ref_put(&ref, 0);
+	return r;
 }
 
 /* ---- the root-level files ---- */
@@ -691,7 +972,10 @@ static void rfc822z(const char *s, char *out, size_t sz)
 			 mon[mo - 1], y % 100, h, mi);
 }
 
-/* Present slots, sorted by name, each opened. */
+/*
+ * Present slots, sorted by name, each known to open or not: opened unless
+ * the facts of its last open are those of the file as it is now.
+ */
 static size_t present_slots(struct ckfs_multi *m, struct slot ***out)
 {
 	size_t n = __atomic_load_n(&m->nslots, __ATOMIC_ACQUIRE), k = 0;
@@ -712,7 +996,7 @@ static size_t present_slots(struct ckfs_multi *m, struct slot ***out)
 			v[j - 1] = x;
 		}
 	for (size_t i = 0; i < k; i++)
-		slot_open(m, v[i]);
+		slot_check(m, v[i]);
 	return k;
 }
 
@@ -735,20 +1019,23 @@ static int render_list(struct ckfs_multi *m, struct ckfs_sb *sb)
 	for (col = 0; col < NCOLS; col++)
 		snprintf(cells + col * cw, cw, "%s", head[col]);
 	for (size_t i = 0; i < n; i++) {
-		const struct ckfs_container *ct;
+		struct slot *s = v[i];
+		const struct facts *f = &s->facts;
 		char *row;
 
-		if (__atomic_load_n(&v[i]->state, __ATOMIC_ACQUIRE) != 1)
-			continue; /* as checkpointctl: skipped (see .error) */
-		ct = ckfs_ckpt_container(v[i]->ck);
-		row = cells + (++rows) * NCOLS * cw;
-		snprintf(row + COL_NS * cw, cw, "%s",
-			 or_dash(ct->pod_namespace));
-		snprintf(row + COL_POD * cw, cw, "%s", or_dash(ct->pod_name));
-		snprintf(row + COL_CTR * cw, cw, "%s", or_dash(ct->name));
-		snprintf(row + COL_ENGINE * cw, cw, "%s", or_dash(ct->engine));
-		rfc822z(ct->checkpointed, row + COL_TIME * cw, cw);
-		snprintf(row + COL_NAME * cw, cw, "%s", v[i]->name);
+		pthread_mutex_lock(&s->lock);
+		/* as checkpointctl: one that fails is skipped (see .error) */
+		if (s->state >= 0 && s->known) {
+			row = cells + (++rows) * NCOLS * cw;
+			snprintf(row + COL_NS * cw, cw, "%s", or_dash(f->ns));
+			snprintf(row + COL_POD * cw, cw, "%s", or_dash(f->pod));
+			snprintf(row + COL_CTR * cw, cw, "%s", or_dash(f->ctr));
+			snprintf(row + COL_ENGINE * cw, cw, "%s",
+				 or_dash(f->engine));
+			rfc822z(f->checkpointed, row + COL_TIME * cw, cw);
+			snprintf(row + COL_NAME * cw, cw, "%s", s->name);
+		}
+		pthread_mutex_unlock(&s->lock);
 	}
 	for (col = 0; col < NCOLS; col++) {
 		w[col] = 0;
@@ -791,19 +1078,22 @@ static int render_json(struct ckfs_multi *m, struct ckfs_sb *sb)
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_new_object();
-		const struct ckfs_container *ct = NULL;
+		struct slot *s = v[i];
+		const struct facts *f = NULL;
 
 		if (!o)
 			break;
-		if (__atomic_load_n(&v[i]->state, __ATOMIC_ACQUIRE) == 1)
-			ct = ckfs_ckpt_container(v[i]->ck);
-		put(o, "checkpoint_name", v[i]->name);
-		put(o, "namespace", ct ? ct->pod_namespace : NULL);
-		put(o, "pod", ct ? ct->pod_name : NULL);
-		put(o, "container", ct ? ct->name : NULL);
-		put(o, "engine", ct ? ct->engine : NULL);
-		put(o, "checkpointed", ct ? ct->checkpointed : NULL);
-		put(o, "error", ct ? NULL : v[i]->msg);
+		pthread_mutex_lock(&s->lock);
+		if (s->state >= 0 && s->known)
+			f = &s->facts;
+		put(o, "checkpoint_name", s->name);
+		put(o, "namespace", f ? f->ns : NULL);
+		put(o, "pod", f ? f->pod : NULL);
+		put(o, "container", f ? f->ctr : NULL);
+		put(o, "engine", f ? f->engine : NULL);
+		put(o, "checkpointed", f ? f->checkpointed : NULL);
+		put(o, "error", f ? NULL : s->msg);
+		pthread_mutex_unlock(&s->lock);
 		json_object_array_add(arr, o);
 	}
 	ckfs_sb_printf(sb, "%s\n",
@@ -822,18 +1112,24 @@ int ckfs_multi_open(struct ckfs_multi *m, uint64_t ino,
 	struct ckfs_multi_file *f;
 	struct ckfs_sb sb;
 	struct ref ref;
-	int r = resolve(m, ino, &ref);
+	int r = resolve(m, ino, &ref, false);
 
 	*out = NULL;
 	if (r < 0)
 		return r;
 	if (ref.kind == REF_ROOT || ref.kind == REF_SLOTDIR ||
-	    (ref.kind == REF_NODE && S_ISDIR(ref.n->mode)))
+	    (ref.kind == REF_NODE && S_ISDIR(ref.n->mode))) {
+		ref_put(&ref, 0);
 		return -EISDIR;
+	}
 	f = calloc(1, sizeof(*f));
-	if (!f)
+	if (!f) {
+		ref_put(&ref, 0);
 		return -ENOMEM;
+	}
 	if (ref.kind == REF_NODE) {
+		/* the handle keeps the hold until released */
+		f->s = ref.held ? ref.s : NULL;
 		f->t = ref.t;
 		f->n = ref.n;
 		*direct_io = ref.n->ops->direct_io;
@@ -870,6 +1166,8 @@ void ckfs_multi_release(struct ckfs_multi_file *f)
 	if (!f)
 		return;
 	handle_unlink(&f->h);
+	if (f->s)
+		slot_put(f->s, 0);
 	file_free(f);
 }
 
@@ -943,35 +1241,42 @@ int ckfs_multi_opendir(struct ckfs_multi *m, uint64_t ino,
 	*out = NULL;
 	if (!m->single && ino == TOP_ROOT)
 		rescan(m);
-	r = resolve(m, ino, &ref);
-	if (r == 0 && ref.kind == REF_SLOTDIR) {
-		r = slot_open(m, ref.s);
-		if (r == 0)
-			r = resolve(m, ino, &ref);
-	}
+	r = resolve(m, ino, &ref, true);
 	if (r < 0)
 		return r;
-	if (ref.kind != REF_NODE && ref.kind != REF_ROOT)
+	if (ref.kind != REF_NODE && ref.kind != REF_ROOT) {
+		ref_put(&ref, 0);
 		return -ENOTDIR;
+	}
 	d = calloc(1, sizeof(*d));
-	if (!d)
+	if (!d) {
+		ref_put(&ref, 0);
 		return -ENOMEM;
+	}
 	d->m = m;
 	d->ino = ino;
 	if (ref.kind == REF_ROOT) {
 		*keep_cache = false;
 		r = list_root(m, d);
 	} else {
-		*keep_cache = true;
+		/*
+		 * A slot's directory outlives its trees, and a new tree may
+		 * be of a new file: its listing is not kept by the kernel.
+		 */
+		*keep_cache = !(ref.base && ref.n->ino == 1);
 		d->t = ref.t;
 		d->dir = ref.n;
 		d->base = ref.base;
+		d->gen = ref.gen;
 		r = ckfs_tree_children(ref.t, ref.n, &d->c, &d->nc);
 	}
 	if (r < 0) {
+		ref_put(&ref, 0);
 		dir_free(d);
 		return r;
 	}
+	/* the handle keeps the hold until released */
+	d->s = ref.held ? ref.s : NULL;
 	handle_link(m, &d->h, true);
 	*out = d;
 	return 0;
@@ -982,6 +1287,8 @@ void ckfs_multi_releasedir(struct ckfs_multi_dir *d)
 	if (!d)
 		return;
 	handle_unlink(&d->h);
+	if (d->s)
+		slot_put(d->s, 0);
 	dir_free(d);
 }
 
@@ -1029,5 +1336,9 @@ int ckfs_multi_dirent(struct ckfs_multi_dir *d, size_t i, bool plus,
 		e->volatile_ = vol;
 	}
 	e->st.st_ino = e->ino;
+	/* a node of this tree, else a slot's directory or the root level */
+	e->generation = 1;
+	if ((e->ino >> CKFS_MULTI_SLOT_SHIFT) && (e->ino & LOCAL_MASK) != 1)
+		e->generation = d->gen;
 	return 1;
 }

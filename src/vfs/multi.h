@@ -16,11 +16,20 @@
  * tree; slot 0 is the root level, and a file name keeps its slot for the
  * life of the mount.  An archive is opened (its own ckfs_ckpt and tree)
  * on the first lookup or readdir below its directory, or when the
- * `checkpoints` files or its error file are read, and stays open until
- * unmount; a broken one fails those with EIO and never affects the
- * others.  The directory is rescanned on a lookup or readdir of the root,
- * at most once a second: new files appear, removed ones disappear from
- * the root (their inodes stay valid).
+ * `checkpoints` files or its error file are read; a broken one fails
+ * those with EIO and never affects the others.  The directory is
+ * rescanned on a lookup or readdir of the root, at most once a second:
+ * new files appear, removed ones disappear from the root.
+ *
+ * Closing when idle (ckfs_multi_idle()): a reopened tree numbers its
+ * nodes anew, so an archive is only closed once the kernel holds none of
+ * its inodes but its directory's (slot | 1, which stands for the slot
+ * whether open or not).  The caller reports every inode handed to the
+ * kernel and every forget: ckfs_multi_lookup() counts the entry it
+ * returns, ckfs_multi_remember() counts a readdirplus entry, and
+ * ckfs_multi_forget() uncounts.  While a request or an open handle uses a
+ * tree, it holds it.  An archive's list facts (`checkpoints`) are kept
+ * across a close.
  *
  * All functions are safe to call from many threads at once.
  */
@@ -45,6 +54,7 @@ struct ckfs_multi_dir;
 /* An entry, as a lookup or a readdirplus returns it. */
 struct ckfs_multi_ent {
 	uint64_t ino;
+	uint64_t generation; /* changes when an archive is reopened */
 	struct stat st;
 	bool volatile_;	  /* may change or vanish: cache it for 1 s only */
 	bool attr_failed; /* exists, but only ino and type are known */
@@ -81,17 +91,42 @@ void ckfs_multi_free(struct ckfs_multi *m);
  * ckfs_multi_lookup() - entry @name of directory @parent.  Returns 0
  * (e->attr_failed: the entry exists but its attributes cannot be had;
  * e->ino and the type in e->st.st_mode are set), or -ENOENT, -ENOTDIR,
- * -EIO.
+ * -EIO.  The entry counts as one kernel lookup of e->ino: if it cannot
+ * be handed to the kernel, ckfs_multi_forget(m, e->ino, 1).
  */
 int ckfs_multi_lookup(struct ckfs_multi *m, uint64_t parent, const char *name,
 		      struct ckfs_multi_ent *e);
+
+/*
+ * ckfs_multi_remember() - count one kernel lookup of @ino, an entry of
+ * ckfs_multi_dirent() about to be handed to the kernel in a readdirplus
+ * reply (call it while that directory is open, before replying).
+ */
+void ckfs_multi_remember(struct ckfs_multi *m, uint64_t ino);
+
+/* ckfs_multi_forget() - the kernel forgot @n lookups of @ino. */
+void ckfs_multi_forget(struct ckfs_multi *m, uint64_t ino, uint64_t n);
+
+/*
+ * ckfs_multi_idle() - close the archives idle for @idle_ns at @now
+ * (CLOCK_MONOTONIC, ns): no file or directory open below them, no
+ * request under way, no use since @now - @idle_ns.  One whose inodes the
+ * kernel no longer holds is freed (its tree, model, archive and cache)
+ * and reopened on its next use; for one whose inodes it still holds,
+ * @inval(@arg, name) is called, at most once per @idle_ns and with no
+ * lock held, to ask the kernel to drop the root's entry @name and all
+ * below it (a later call then frees it, unless the kernel keeps some
+ * inode in use, e.g. a cwd below it).  Returns the archives freed.
+ */
+int ckfs_multi_idle(struct ckfs_multi *m, int64_t now, int64_t idle_ns,
+		    void (*inval)(void *arg, const char *name), void *arg);
 
 /* ckfs_multi_stat() - attributes of @ino: 0, -ENOENT, -EIO. */
 int ckfs_multi_stat(struct ckfs_multi *m, uint64_t ino, struct stat *st,
 		    bool *volatile_);
 
-/* ckfs_multi_readlink() - target of symlink @ino (valid until unmount). */
-int ckfs_multi_readlink(struct ckfs_multi *m, uint64_t ino, const char **out);
+/* ckfs_multi_readlink() - target of symlink @ino (malloc'ed: free it). */
+int ckfs_multi_readlink(struct ckfs_multi *m, uint64_t ino, char **out);
 
 /*
  * ckfs_multi_open() - open regular file @ino: 0 and a handle, or -ENOENT,
@@ -114,8 +149,8 @@ int ckfs_multi_lseek(struct ckfs_multi_file *f, uint64_t off, int whence,
 
 /*
  * ckfs_multi_opendir() - open directory @ino for reading: 0 and a handle
- * (its listing fixed until released), or -ENOENT, -ENOTDIR, -EIO.
- * *@keep_cache: the listing never changes.
+ * (its listing fixed until released), or -ENOENT, -ENOTDIR, -EIO,
+ * -ENOMEM.  *@keep_cache: the listing never changes.
  */
 int ckfs_multi_opendir(struct ckfs_multi *m, uint64_t ino,
 		       struct ckfs_multi_dir **out, bool *keep_cache);

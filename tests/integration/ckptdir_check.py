@@ -20,15 +20,36 @@ engines_check.py does), and a truncated tar.  Mounted:
   5. the broken archive's directory gives EIO, its `.error` file names
      the problem, and the other archives still work;
   6. an archive copied in later appears, a deleted one disappears.
+Then, mounted with -o idle_timeout=1 (each wait polls up to 15 s):
+  7. once idle, every archive is closed: the daemon's fds no longer
+     include it, nor the compressed one's memfd cache; `checkpoints` and
+     `checkpoints.json` read the same and open nothing; the archive's
+     directory stats the same; accessed again, proc/ and metadata.json
+     read the same bytes as before (and as a direct mount);
+  8. a file held open across four timeouts keeps its archive open and
+     reads on correctly; the archive closes once it is closed;
+  9. a shell whose cwd is an archive's directory does not keep it open,
+     and pwd -P, ls and cat work there after the close; one whose cwd is
+     below it keeps it open, works there, and the archive closes once it
+     has left;
+ 10. 6 reader threads and 2 ls -lR/cat loops in bursts, with pauses
+     around the timeout so that closes race new accesses: no error, and
+     closes happened; unmount is clean (no sanitizer report);
+ 11. -o idle_timeout=0 never closes; idle_timeout=soon is refused in one
+     line.
 """
 
 import errno
+import hashlib
 import json
 import os
+import random
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -225,10 +246,301 @@ def main():
                "the others still work")
         probs = m.daemon_problems()
         ok(not probs, "daemon stderr is clean", " (%s)" % probs)
+
+        idle_checks(ckfs, d, direct)
+        idle_option_checks(ckfs, d)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("1..%d" % count)
     return 1 if failed else 0
+
+
+# ---- closing idle archives (-o idle_timeout=SECONDS) ----
+
+ZST = "podman-counter.zstd.tar.zst"
+PLAIN = "criu-counter.tar"
+MEMFD = "/memfd:checkpointfs-cache"
+
+
+def memfds(pid):
+    """How many in-memory decode caches the daemon holds."""
+    n = 0
+    fdd = "/proc/%d/fd" % pid
+    for fd in os.listdir(fdd):
+        try:
+            if os.readlink(os.path.join(fdd, fd)).startswith(MEMFD):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def wait_for(cond, seconds=15.0):
+    """Poll @cond until true or @seconds pass; its last value."""
+    end = time.monotonic() + seconds
+    while True:
+        v = cond()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(0.1)
+
+
+def small_files(snap, root, limit=1 << 20):
+    """{path under @root: sha256} of the regular files of a snapshot."""
+    return {os.path.join(os.fsencode(root), k): v[2] for k, v in snap.items()
+            if v[0] == "file" and v[1] <= limit}
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def idle_checks(ckfs, d, direct):
+    # 1 s: closes happen within the test's generous polls
+    with mounted(ckfs, d, extra_args=["-o", "idle_timeout=1"]) as m:
+        pid = daemon_pid(m)
+        zst = os.path.join(m, ZST)
+        plain = os.path.join(m, PLAIN)
+        with open(os.path.join(m, "checkpoints")) as f:
+            table_before = f.read()
+        with open(os.path.join(m, "checkpoints.json")) as f:
+            json_before = f.read()
+        st_before = os.stat(zst)
+        before = lib_tree.snapshot(zst, "proc")
+        meta_before = sha(os.path.join(zst, "metadata.json"))
+        ok(ZST in open_archives(pid, d) and memfds(pid) == 1,
+           "idle: reading below a compressed archive opens it, with its "
+           "memfd cache", " (%s, %d memfd)" % (open_archives(pid, d),
+                                                memfds(pid)))
+
+        gone = wait_for(lambda: not open_archives(pid, d) and
+                        memfds(pid) == 0)
+        ok(gone, "idle: once nothing is open below them and they are idle, "
+           "every archive is closed: its fd and memfd are gone",
+           " (%s, %d memfd)" % (open_archives(pid, d), memfds(pid)))
+        with open(os.path.join(m, "checkpoints")) as f:
+            table_closed = f.read()
+        with open(os.path.join(m, "checkpoints.json")) as f:
+            json_closed = f.read()
+        ok(table_closed == table_before and json_closed == json_before,
+           "idle: checkpoints and checkpoints.json say the same while closed")
+        ok(not open_archives(pid, d),
+           "idle: ... and reading them opens no archive again",
+           " (%s)" % open_archives(pid, d))
+        st_closed = os.stat(zst)
+        ok((st_closed.st_ino, st_closed.st_mode, st_closed.st_mtime) ==
+           (st_before.st_ino, st_before.st_mode, st_before.st_mtime),
+           "idle: an archive's directory stats the same open or closed")
+
+        after = lib_tree.snapshot(zst, "proc")
+        dd = lib_tree.diff(before, after)
+        ok(after == before and after == direct[ZST],
+           "idle: reopened, its proc/ reads the same bytes as before")
+        for line in dd:
+            diag(line)
+        ok(sha(os.path.join(zst, "metadata.json")) == meta_before,
+           "idle: ... and so does metadata.json")
+        ok(ZST in open_archives(pid, d) and memfds(pid) == 1,
+           "idle: ... the archive and its cache being open again")
+
+        # a file held open keeps its archive open, and reads on
+        big = max((k for k, v in before.items() if v[0] == "file"),
+                  key=lambda k: before[k][1])
+        path = os.path.join(os.fsencode(zst), big)
+        with open(path, "rb") as f:
+            whole = f.read()
+        ok(wait_for(lambda: ZST not in open_archives(pid, d)),
+           "idle: closed again once idle")
+        held = open(path, "rb", buffering=0)
+        try:
+            half = len(whole) // 2
+            got = held.read(half)
+            time.sleep(4)  # four timeouts, with nothing else going on
+            still = ZST in open_archives(pid, d) and memfds(pid) == 1
+            got += held.read()
+        finally:
+            held.close()
+        ok(still, "idle: a file held open keeps its archive open",
+           " (%s)" % open_archives(pid, d))
+        ok(got == whole and len(whole) > 0,
+           "idle: ... and reads on correctly (%s, %d bytes)"
+           % (os.fsdecode(big), len(whole)))
+        ok(wait_for(lambda: ZST not in open_archives(pid, d)),
+           "idle: closed once the file is closed")
+
+        cwd_checks(m, pid, d, plain, direct[PLAIN])
+        stress(m, pid, d, [(zst, before), (plain, direct[PLAIN])])
+        ok(wait_for(lambda: not open_archives(pid, d) and
+                    memfds(pid) == 0),
+           "idle: all closed after the stress",
+           " (%s)" % open_archives(pid, d))
+    probs = m.daemon_problems()
+    ok(not probs, "idle: clean unmount, daemon stderr clean", " (%s)" % probs)
+
+
+def run_sh(script, cwd):
+    """A shell in @cwd, told to go on by a line on its stdin."""
+    return subprocess.Popen(["sh", "-c", script], cwd=cwd,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            env=dict(os.environ, LC_ALL="C"))
+
+
+def cwd_checks(m, pid, d, plain, snap):
+    procs = sorted(os.fsdecode(n) for n in snap[b"proc"][1])
+    first = procs[0]
+    comm = os.path.join("proc", first, "comm")
+    with open(os.path.join(plain, comm)) as f:
+        want_comm = f.read()
+
+    # a shell in the archive's directory need not keep it open, and a
+    # close under it changes nothing for it
+    sh = run_sh("ls >/dev/null && ls proc >/dev/null && echo ready && "
+                "read x && pwd -P && ls proc && cat %s" % comm, plain)
+    line = sh.stdout.readline()
+    closed = wait_for(lambda: PLAIN not in open_archives(pid, d))
+    out, err = sh.communicate(b"go\n", timeout=60)
+    ok(line == b"ready\n" and closed,
+       "idle: a shell whose cwd is an archive's directory does not keep it "
+       "open", " (%r, %s)" % (line, open_archives(pid, d)))
+    want = "%s\n%s\n%s" % (os.path.realpath(plain), "\n".join(procs),
+                           want_comm)
+    ok(sh.returncode == 0 and out.decode() == want,
+       "idle: ... and works on there after the close (pwd -P, ls, cat)",
+       " (status %s, %r, %r)" % (sh.returncode, out[-200:], err[-200:]))
+
+    # a shell in a directory below it keeps the archive open
+    ok(wait_for(lambda: PLAIN not in open_archives(pid, d)),
+       "idle: closed before the next shell")
+    deep = os.path.join(plain, "proc", first)
+    sh = run_sh("ls >/dev/null && echo ready && read x && pwd -P && "
+                "ls >/dev/null && cat comm", deep)
+    line = sh.stdout.readline()
+    time.sleep(4)  # four timeouts
+    pinned = PLAIN in open_archives(pid, d)
+    out, err = sh.communicate(b"go\n", timeout=60)
+    ok(line == b"ready\n" and pinned,
+       "idle: a shell whose cwd is below an archive's directory keeps it "
+       "open", " (%r, %s)" % (line, open_archives(pid, d)))
+    ok(sh.returncode == 0 and
+       out.decode() == "%s\n%s" % (os.path.realpath(deep), want_comm),
+       "idle: ... and works there (pwd -P, ls, cat)",
+       " (status %s, %r, %r)" % (sh.returncode, out[-200:], err[-200:]))
+    ok(wait_for(lambda: PLAIN not in open_archives(pid, d)),
+       "idle: ... and it closes once the shell has left",
+       " (%s)" % open_archives(pid, d))
+
+
+def stress(m, pid, d, trees, rounds=8):
+    """Readers in bursts, with pauses around the timeout between them, so
+    that closes race the next burst's first accesses."""
+    work = []
+    for root, snap in trees:
+        files = small_files(snap, root)
+        dirs = {os.path.join(os.fsencode(root), k): v[1]
+                for k, v in snap.items() if v[0] == "dir"}
+        work += [("file", p, h) for p, h in sorted(files.items())]
+        work += [("dir", p, n) for p, n in sorted(dirs.items())]
+    errors = []
+    closes = [0]
+    go = threading.Event()
+    stop = threading.Event()
+    nreaders, ntools = 6, 2
+
+    def check(kind, p, want):
+        try:
+            if kind == "file":
+                with open(p, "rb") as f:
+                    got = hashlib.sha256(f.read()).hexdigest()
+            else:
+                got = tuple(os.listdir(p))
+        except OSError as e:
+            got = "error %s" % e
+        if got != want:
+            errors.append("%s: %r" % (os.fsdecode(p), got))
+
+    def reader(seed):
+        rnd = random.Random(seed)
+        while go.wait() and not stop.is_set():
+            check(*rnd.choice(work))
+            time.sleep(rnd.choice([0, 0, 0, 0.01, 0.05]))
+
+    def tool(seed):
+        rnd = random.Random(seed)
+        while go.wait() and not stop.is_set():
+            root = rnd.choice(trees)[0]
+            r = subprocess.run(["ls", "-lR", os.path.join(root, "proc")],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+            if r.returncode != 0:
+                errors.append("ls -lR: %r" % r.stderr[-300:])
+            r = subprocess.run(["cat", os.path.join(root, "metadata.json")],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+            if r.returncode != 0:
+                errors.append("cat: %r" % r.stderr[-300:])
+
+    def watch():
+        was = False
+        while not stop.is_set():
+            now = bool(open_archives(pid, d))
+            if was and not now:
+                closes[0] += 1
+            was = now
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=reader, args=(i,))
+               for i in range(nreaders)]
+    threads += [threading.Thread(target=tool, args=(100 + i,))
+                for i in range(ntools)]
+    threads.append(threading.Thread(target=watch))
+    for t in threads:
+        t.start()
+    rnd = random.Random(7)
+    try:
+        for i in range(rounds):
+            go.set()
+            time.sleep(rnd.uniform(0.3, 1.0))
+            go.clear()
+            # around the timeout plus a tick or two: a burst may start
+            # just as the archives close, or after they have
+            time.sleep(rnd.uniform(1.0, 2.5))
+    finally:
+        stop.set()
+        go.set()
+        for t in threads:
+            t.join()
+    for e in errors[:10]:
+        diag(e)
+    ok(not errors, "idle stress: %d readers and %d ls -lR/cat loops in %d "
+       "bursts: no error" % (nreaders, ntools, rounds),
+       " (%d errors)" % len(errors))
+    ok(closes[0] >= 1, "idle stress: archives closed between bursts (%d "
+       "times)" % closes[0])
+
+
+def idle_option_checks(ckfs, d):
+    with mounted(ckfs, d, extra_args=["-o", "idle_timeout=0"]) as m:
+        pid = daemon_pid(m)
+        os.listdir(os.path.join(m, PLAIN, "proc"))
+        time.sleep(3)
+        ok(PLAIN in open_archives(pid, d),
+           "idle_timeout=0: an archive stays open")
+    ok(not m.daemon_problems(), "idle_timeout=0: clean unmount",
+       " (%s)" % m.daemon_problems())
+    mnt = tempfile.mkdtemp(prefix="ckfs-idle-bad-")
+    try:
+        r = subprocess.run([ckfs, "-f", "-o", "idle_timeout=soon", d, mnt],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        err = r.stderr.decode(errors="replace")
+        ok(r.returncode != 0 and err.count("\n") == 1 and
+           "idle_timeout=soon" in err,
+           "idle_timeout=soon: refused in one line", " (%d, %r)"
+           % (r.returncode, err))
+    finally:
+        os.rmdir(mnt)
 
 
 if __name__ == "__main__":
