@@ -831,12 +831,16 @@ void ckfs_archive_pause(struct ckfs_archive *ar)
 {
 	if (ar->st)
 		ckfs_stream_pause(ar->st);
+	if (ar->zs)
+		ckfs_zseek_pause(ar->zs);
 }
 
 void ckfs_archive_resume(struct ckfs_archive *ar)
 {
 	if (ar->st)
 		ckfs_stream_resume(ar->st);
+	if (ar->zs)
+		ckfs_zseek_resume(ar->zs);
 }
 
 /* Wait until the index is complete (at once for all but a compressed tar). */

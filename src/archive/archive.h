@@ -160,10 +160,11 @@ int ckfs_archive_status(const struct ckfs_archive *ar, struct ckfs_err *err);
 
 /*
  * ckfs_archive_pause() / ckfs_archive_resume() - stop the background
- * decoder at a safe point and start it again, e.g. around fork() (a
- * thread does not survive it; the decoder's state does).  No-ops for a
- * plain tar or a directory, and once the decode has ended.  Readers keep
- * working meanwhile (they wait for bytes not decoded yet), but these two
+ * threads (a stream's decoder, a multi-frame zstd's read-ahead) at a safe
+ * point and start them again, e.g. around fork() (a thread does not
+ * survive it; its state does).  No-ops for a plain tar or a directory,
+ * and once a decode has ended.  Readers keep working meanwhile (they wait
+ * for bytes not decoded yet, or decode frames themselves), but these two
  * must not run at the same time as each other or ckfs_archive_free().
  */
 void ckfs_archive_pause(struct ckfs_archive *ar);

@@ -70,8 +70,8 @@ void ckfs_stream_pause(struct ckfs_stream *st);
 void ckfs_stream_resume(struct ckfs_stream *st);
 
 /*
- * zseek.c: a zstd file of many frames, read by frame (no decoder thread,
- * no cache file).
+ * zseek.c: a zstd file of many frames, read by frame (no cache file; a
+ * read-ahead thread decodes the next frames of a sequential reader).
  *
  * ckfs_zseek_open() - build the frame table of the zstd file @fd of @size
  * bytes, from its seek table (zstd seekable format) if it has a sound one,
@@ -92,24 +92,39 @@ void ckfs_zseek_free(struct ckfs_zseek *zs);
 uint64_t ckfs_zseek_size(const struct ckfs_zseek *zs);
 
 struct ckfs_zseek_info {
-	size_t frames;	    /* frames with data */
-	uint64_t size;	    /* decoded bytes */
-	uint32_t frame_max; /* the largest frame, decoded */
-	unsigned slots;	    /* decoded frames kept at most */
-	bool seek_table;    /* the table came from a seek table */
+	size_t frames;		  /* frames with data */
+	uint64_t size;		  /* decoded bytes */
+	uint32_t frame_max;	  /* the largest frame, decoded */
+	unsigned slots;		  /* decoded frames kept at most */
+	bool seek_table;	  /* the table came from a seek table */
+	uint64_t prefetched;	  /* frames the read-ahead decoded */
+	uint64_t prefetch_used;	  /* ... that a reader then read there */
+	uint64_t prefetch_failed; /* frames it failed to decode (dropped) */
 };
 void ckfs_zseek_info(const struct ckfs_zseek *zs, struct ckfs_zseek_info *info);
 
 /*
  * ckfs_zseek_pread() - decoded bytes [@off, @off + @len), decoding only
- * the frames they overlap (a few recently decoded ones are kept).  Safe
- * from many threads at once.  Returns the count (short only at the end of
+ * the frames they overlap (a few recently decoded ones are kept; when the
+ * read follows on from a recent one, the next frames are decoded ahead on
+ * the reader's read-ahead thread, started then).  Safe from many threads
+ * at once.  Returns the count (short only at the end of
  * the stream), or -errno with a one-line reason in @err (may be NULL):
  * -EBADMSG a frame is corrupt, fails its checksum or disagrees with its
  * size, -EIO the file cannot be read, -ENOMEM.
  */
 ssize_t ckfs_zseek_pread(struct ckfs_zseek *zs, void *buf, size_t len,
 			 uint64_t off, struct ckfs_err *err);
+
+/*
+ * ckfs_zseek_pause() / ckfs_zseek_resume() - stop the read-ahead thread
+ * between two frames and join it (e.g. before a fork()), and let the next
+ * sequential read start it again.  Reads keep working meanwhile, without
+ * read-ahead.  These two must not run at the same time as each other or
+ * ckfs_zseek_free() (which stops the thread itself).
+ */
+void ckfs_zseek_pause(struct ckfs_zseek *zs);
+void ckfs_zseek_resume(struct ckfs_zseek *zs);
 
 /*
  * cache.c: ckfs_cache_open() - a new private cache file, already unlinked

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A zstd file made of many frames, read by frame: no background decode, no
- * cache file.  At open, a frame table (where each frame starts in the file
- * and in the decoded stream, and how long it is in both) is built from
- * the seek table of the zstd seekable format when the file ends with a
- * sound one, or else by walking the frame and block headers with pread()
- * (a few bytes per block, never the data).  A read then decodes only the
- * frames it overlaps, each one whole with ZSTD_decompressDCtx(), which also
- * checks the frame's XXH64 checksum when it has one.
+ * A zstd file made of many frames, read by frame: no cache file, and no
+ * background decode but a frame or two ahead of a sequential reader.  At
+ * open, a frame table (where each frame starts in the file and in the
+ * decoded stream, and how long it is in both) is built from the seek table
+ * of the zstd seekable format when the file ends with a sound one, or else
+ * by walking the frame and block headers with pread() (a few bytes per
+ * block, never the data).  A read then decodes only the frames it
+ * overlaps, each one whole with ZSTD_decompressDCtx(), which also checks
+ * the frame's XXH64 checksum when it has one.
  *
  * The file is read this way only when every frame with data says how big
  * it decodes (its header, or the seek table), no frame decodes to more
@@ -24,12 +25,31 @@
  * as many as fit in ZS_CACHE_BYTES, counting each slot's buffers for the
  * largest frame stored and decoded, but two at least (so up to 2 x 16 MiB
  * with 8 MiB frames of incompressible data) and ZS_SLOTS_MAX at most.
- * Nothing else grows with the archive but the frame table.  One mutex guards the slots' bookkeeping only: a frame is decoded
- * into its slot with no lock held, and whoever wants the same frame
- * meanwhile waits for that decode rather than starting another.  A frame
- * that fails to decode (corrupt, bad checksum, a size that disagrees)
- * fails the reads that touch it with a one-line reason, and only them; it
- * is not kept, so a later read tries again.
+ * Nothing else grows with the archive but the frame table.  One mutex
+ * guards the slots' bookkeeping only: a frame is decoded into its slot
+ * with no lock held, and whoever wants the same frame meanwhile waits for
+ * that decode rather than starting another.  A frame that fails to decode
+ * (corrupt, bad checksum, a size that disagrees) fails the reads that
+ * touch it with a one-line reason, and only them; it is not kept, so a
+ * later read tries again.
+ *
+ * Read-ahead: the reads are told apart in a few streams, a read joining
+ * the stream it starts near the end of (ZS_SEQ_SLACK either side: the
+ * kernel's readahead requests may arrive a little out of order).  Once a
+ * stream has run over two frames (ZS_SEQ_MIN at least: a big random read
+ * comes as several requests in order too), each read that joins it asks
+ * for the next frame or two after the last one it touches to be decoded in
+ * the background, by one thread per open file, started on the first such
+ * request.  It decodes into the same cache slots, as any reader would
+ * (whoever wants that frame meanwhile waits for it), but only into a slot
+ * nobody holds that is not between a sequential reader and the frame
+ * decoded ahead for it, and it gives up rather than wait for one: memory
+ * stays within the same budget.  A frame it fails to decode is dropped,
+ * not kept as failed: a reader waiting for it, and any later one, decodes
+ * it itself and tells why; the read-ahead does not try that frame again
+ * until a reader decoded it.  ckfs_zseek_pause() joins the thread between
+ * two frames (around a fork()); the next request after ckfs_zseek_resume()
+ * starts it again.
  */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader() */
 
@@ -38,6 +58,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +76,11 @@
 #define ZS_SEEKTABLE_MAGIC 0x184D2A5Eu
 #define ZS_FOOTER	   9
 #define ZS_PEEK		   256
+#define ZS_AHEAD	   2 /* frames decoded ahead (1 with fewer than 4 slots) */
+#define ZS_STREAMS	   8 /* sequential readers told apart */
+#define ZS_SEQ_SLACK	   (256u << 10)
+#define ZS_SEQ_MIN	   (2u << 20) /* a stream's run before read-ahead */
+#define ZS_JOBS		   4	      /* read-ahead requests queued at most */
 
 struct zs_frame {
 	uint64_t coff;	/* where it starts in the file */
@@ -65,11 +91,23 @@ struct zs_frame {
 
 enum { SLOT_EMPTY, SLOT_LOADING, SLOT_READY, SLOT_FAILED };
 
+/* Reads in order: the bytes they covered. */
+struct zs_stream {
+	uint64_t start, end;
+	uint64_t used; /* for LRU; 0: no stream */
+};
+
+/* Decode frame @frame ahead, for a reader now at frame @from. */
+struct zs_job {
+	size_t frame, from;
+};
+
 struct zs_slot {
 	size_t frame; /* valid unless SLOT_EMPTY */
 	int state;
 	unsigned refs; /* readers copying out of it, or its decoder */
 	uint64_t used; /* for LRU */
+	bool ahead;    /* decoded by the read-ahead, not read since */
 	/* only its decoder touches these, while SLOT_LOADING */
 	unsigned char *in, *out;
 	ZSTD_DCtx *dctx;
@@ -93,6 +131,23 @@ struct ckfs_zseek {
 	uint64_t clock;
 	unsigned nslots;
 	struct zs_slot slot[ZS_SLOTS_MAX];
+
+	/* the read-ahead, under lock too */
+	struct zs_stream stream[ZS_STREAMS];
+	uint64_t sclock;
+	uint64_t seq_min; /* the run of a stream that gets read-ahead */
+	struct zs_job job[ZS_JOBS]; /* oldest first */
+	unsigned njobs;
+	struct zs_job cur; /* being decoded, if busy */
+	bool busy;
+	bool has_bad; /* bad: a frame the read-ahead failed to decode */
+	size_t bad;
+	pthread_t thread;
+	bool live;   /* the thread runs (join it) */
+	bool stop;   /* it should return */
+	bool paused; /* do not start it (paused, or it could not start) */
+	pthread_cond_t job_cond; /* a job queued, or stop */
+	uint64_t prefetched, prefetch_used, prefetch_failed; /* (atomic) */
 };
 
 static uint32_t le32(const unsigned char *p)
@@ -361,11 +416,13 @@ void ckfs_zseek_free(struct ckfs_zseek *zs)
 
 	if (!zs)
 		return;
+	ckfs_zseek_pause(zs);
 	for (i = 0; i < zs->nslots; i++) {
 		free(zs->slot[i].in);
 		free(zs->slot[i].out);
 		ZSTD_freeDCtx(zs->slot[i].dctx);
 	}
+	pthread_cond_destroy(&zs->job_cond);
 	pthread_cond_destroy(&zs->cond);
 	pthread_mutex_destroy(&zs->lock);
 	free(zs->f);
@@ -391,6 +448,7 @@ int ckfs_zseek_open(int fd, uint64_t size, const char *path,
 	zs->fsize = size;
 	pthread_mutex_init(&zs->lock, NULL);
 	pthread_cond_init(&zs->cond, NULL);
+	pthread_cond_init(&zs->job_cond, NULL);
 	r = read_seek_table(zs);
 	zs->seek_table = r > 0;
 	if (r == 0) {
@@ -416,6 +474,9 @@ int ckfs_zseek_open(int fd, uint64_t size, const char *path,
 		zs->nslots = ZS_SLOTS_MIN;
 	if (zs->nslots > ZS_SLOTS_MAX)
 		zs->nslots = ZS_SLOTS_MAX;
+	zs->seq_min = 2 * (uint64_t)zs->dmax;
+	if (zs->seq_min < ZS_SEQ_MIN)
+		zs->seq_min = ZS_SEQ_MIN;
 	*out = zs;
 	return 1;
 }
@@ -433,6 +494,12 @@ void ckfs_zseek_info(const struct ckfs_zseek *zs, struct ckfs_zseek_info *info)
 		.frame_max = zs->dmax,
 		.slots = zs->nslots,
 		.seek_table = zs->seek_table,
+		.prefetched =
+			__atomic_load_n(&zs->prefetched, __ATOMIC_RELAXED),
+		.prefetch_used =
+			__atomic_load_n(&zs->prefetch_used, __ATOMIC_RELAXED),
+		.prefetch_failed =
+			__atomic_load_n(&zs->prefetch_failed, __ATOMIC_RELAXED),
 	};
 }
 
@@ -507,6 +574,24 @@ static void slot_put(struct ckfs_zseek *zs, struct zs_slot *s)
 	pthread_mutex_unlock(&zs->lock);
 }
 
+static void wait_locked(struct ckfs_zseek *zs)
+{
+	zs->waiters++;
+	pthread_cond_wait(&zs->cond, &zs->lock);
+	zs->waiters--;
+}
+
+/* The slot that holds frame @i, or is decoding it, or NULL (under lock). */
+static struct zs_slot *slot_of(struct ckfs_zseek *zs, size_t i)
+{
+	unsigned k;
+
+	for (k = 0; k < zs->nslots; k++)
+		if (zs->slot[k].state != SLOT_EMPTY && zs->slot[k].frame == i)
+			return &zs->slot[k];
+	return NULL;
+}
+
 /*
  * The slot holding frame @i decoded, held (slot_put() when done), or NULL
  * with the reason in @err.
@@ -520,11 +605,22 @@ static struct zs_slot *slot_get(struct ckfs_zseek *zs, size_t i, int *errp,
 
 	pthread_mutex_lock(&zs->lock);
 	for (;;) {
+		s = slot_of(zs, i);
+		if (s) {
+			s->refs++;
+			s->used = ++zs->clock;
+			while (s->state == SLOT_LOADING)
+				wait_locked(zs);
+			if (s->state != SLOT_EMPTY)
+				goto check;
+			/* the read-ahead failed on it: decode it here */
+			if (--s->refs == 0 && zs->waiters)
+				pthread_cond_broadcast(&zs->cond);
+			continue;
+		}
 		victim = NULL;
 		for (k = 0; k < zs->nslots; k++) {
 			s = &zs->slot[k];
-			if (s->state != SLOT_EMPTY && s->frame == i)
-				goto found;
 			if (s->refs == 0 &&
 			    (!victim || s->state == SLOT_EMPTY ||
 			     (victim->state != SLOT_EMPTY &&
@@ -533,15 +629,14 @@ static struct zs_slot *slot_get(struct ckfs_zseek *zs, size_t i, int *errp,
 		}
 		if (victim)
 			break;
-		zs->waiters++; /* every slot is in use: wait for one */
-		pthread_cond_wait(&zs->cond, &zs->lock);
-		zs->waiters--;
+		wait_locked(zs); /* every slot is in use: wait for one */
 	}
 	s = victim;
 	s->frame = i;
 	s->state = SLOT_LOADING;
 	s->refs = 1;
 	s->used = ++zs->clock;
+	s->ahead = false;
 	pthread_mutex_unlock(&zs->lock);
 
 	s->msg[0] = '\0';
@@ -550,19 +645,17 @@ static struct zs_slot *slot_get(struct ckfs_zseek *zs, size_t i, int *errp,
 	pthread_mutex_lock(&zs->lock);
 	s->state = r < 0 ? SLOT_FAILED : SLOT_READY;
 	s->err = r;
+	if (r == 0 && zs->has_bad && zs->bad == i)
+		zs->has_bad = false; /* the read-ahead may try it again */
 	if (zs->waiters)
 		pthread_cond_broadcast(&zs->cond);
-	goto check;
-found:
-	s->refs++;
-	s->used = ++zs->clock;
-	while (s->state == SLOT_LOADING) {
-		zs->waiters++;
-		pthread_cond_wait(&zs->cond, &zs->lock);
-		zs->waiters--;
-	}
 check:
 	if (s->state == SLOT_READY) {
+		if (s->ahead) {
+			s->ahead = false;
+			__atomic_fetch_add(&zs->prefetch_used, 1,
+					   __ATOMIC_RELAXED);
+		}
 		pthread_mutex_unlock(&zs->lock);
 		return s;
 	}
@@ -589,6 +682,219 @@ static size_t frame_of(const struct ckfs_zseek *zs, uint64_t off)
 	return lo;
 }
 
+/* ---- the read-ahead ---- */
+
+static bool in_job(const struct zs_job *j, size_t i)
+{
+	return i >= j->from && i <= j->frame;
+}
+
+/*
+ * Whether frame @i is one the read-ahead must not evict: between a
+ * sequential reader and a frame wanted ahead of it (under lock).
+ */
+static bool wanted(const struct ckfs_zseek *zs, size_t i)
+{
+	unsigned k;
+
+	if (zs->busy && in_job(&zs->cur, i))
+		return true;
+	for (k = 0; k < zs->njobs; k++)
+		if (in_job(&zs->job[k], i))
+			return true;
+	return false;
+}
+
+/* A slot for the frame of zs->cur, or NULL (under lock, busy set). */
+static struct zs_slot *ahead_victim(struct ckfs_zseek *zs)
+{
+	struct zs_slot *s, *victim = NULL;
+	unsigned k;
+
+	for (k = 0; k < zs->nslots; k++) {
+		s = &zs->slot[k];
+		if (s->refs || (s->state != SLOT_EMPTY && wanted(zs, s->frame)))
+			continue;
+		if (!victim || s->state == SLOT_EMPTY ||
+		    (victim->state != SLOT_EMPTY && s->used < victim->used))
+			victim = s;
+	}
+	return victim;
+}
+
+/* The read-ahead thread: decodes the queued frames, oldest request first. */
+static void *ahead_main(void *arg)
+{
+	struct ckfs_zseek *zs = arg;
+	struct zs_slot *s;
+	size_t i;
+	int r;
+
+	pthread_mutex_lock(&zs->lock);
+	for (;;) {
+		while (!zs->stop && zs->njobs == 0)
+			pthread_cond_wait(&zs->job_cond, &zs->lock);
+		if (zs->stop)
+			break;
+		zs->cur = zs->job[0];
+		zs->njobs--;
+		memmove(zs->job, zs->job + 1, zs->njobs * sizeof(zs->job[0]));
+		i = zs->cur.frame;
+		if (slot_of(zs, i))
+			continue; /* decoded, or being decoded */
+		zs->busy = true;
+		s = ahead_victim(zs);
+		if (!s) {
+			/* every slot is needed: no read-ahead this time */
+			zs->busy = false;
+			continue;
+		}
+		s->frame = i;
+		s->state = SLOT_LOADING;
+		s->refs = 1;
+		s->used = ++zs->clock;
+		s->ahead = false;
+		pthread_mutex_unlock(&zs->lock);
+
+		s->msg[0] = '\0';
+		r = decode_frame(zs, s, i);
+
+		pthread_mutex_lock(&zs->lock);
+		zs->busy = false;
+		s->refs--;
+		if (r < 0) {
+			/* not kept: whoever reads it decodes it and says why */
+			s->state = SLOT_EMPTY;
+			zs->bad = i;
+			zs->has_bad = true;
+			__atomic_fetch_add(&zs->prefetch_failed, 1,
+					   __ATOMIC_RELAXED);
+		} else {
+			s->state = SLOT_READY;
+			s->ahead = true;
+			__atomic_fetch_add(&zs->prefetched, 1,
+					   __ATOMIC_RELAXED);
+		}
+		if (zs->waiters)
+			pthread_cond_broadcast(&zs->cond);
+	}
+	pthread_mutex_unlock(&zs->lock);
+	return NULL;
+}
+
+static bool queued(const struct ckfs_zseek *zs, size_t i)
+{
+	unsigned k;
+
+	if (zs->busy && zs->cur.frame == i)
+		return true;
+	for (k = 0; k < zs->njobs; k++)
+		if (zs->job[k].frame == i)
+			return true;
+	return false;
+}
+
+/*
+ * A read of decoded bytes [@off, @end) is starting: when it continues a
+ * stream, queue the frames after the last one it touches and start the
+ * thread if need be (under lock).
+ */
+static void ahead_locked(struct ckfs_zseek *zs, uint64_t off, uint64_t end)
+{
+	struct zs_stream *st = NULL, *lru = NULL;
+	uint64_t best = 0;
+	unsigned k, depth = zs->nslots >= 4 ? ZS_AHEAD : 1, added = 0;
+	size_t first, last, i;
+	sigset_t all, old;
+	int r;
+
+	/* the stream that ends nearest, if near enough, or the oldest */
+	for (k = 0; k < ZS_STREAMS; k++) {
+		struct zs_stream *t = &zs->stream[k];
+		uint64_t gap = off > t->end ? off - t->end : t->end - off;
+
+		if (t->used && gap <= ZS_SEQ_SLACK && (!st || gap < best)) {
+			st = t;
+			best = gap;
+		}
+		if (!lru || t->used < lru->used)
+			lru = t;
+	}
+	if (!st) {
+		/* a new stream, maybe: take the place of the oldest */
+		*lru = (struct zs_stream){ .start = off,
+					   .end = end,
+					   .used = ++zs->sclock };
+		return;
+	}
+	st->used = ++zs->sclock;
+	if (off < st->start)
+		st->start = off;
+	if (end > st->end)
+		st->end = end;
+	if (st->end - st->start < zs->seq_min || zs->paused)
+		return;
+	first = frame_of(zs, off);
+	last = frame_of(zs, end - 1);
+	for (i = last + 1; i <= last + depth && i < zs->n; i++) {
+		if (slot_of(zs, i) || queued(zs, i) ||
+		    (zs->has_bad && zs->bad == i))
+			continue;
+		if (zs->njobs == ZS_JOBS) { /* the oldest request is stale */
+			zs->njobs--;
+			memmove(zs->job, zs->job + 1,
+				zs->njobs * sizeof(zs->job[0]));
+		}
+		zs->job[zs->njobs++] =
+			(struct zs_job){ .frame = i, .from = first };
+		added++;
+	}
+	if (!added)
+		return;
+	if (zs->live) {
+		pthread_cond_signal(&zs->job_cond);
+		return;
+	}
+	/* signals are for the other threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&zs->thread, NULL, ahead_main, zs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		/* no read-ahead until ckfs_zseek_resume(): reads still work */
+		zs->paused = true;
+		zs->njobs = 0;
+		return;
+	}
+	zs->live = true;
+}
+
+void ckfs_zseek_pause(struct ckfs_zseek *zs)
+{
+	bool live;
+
+	pthread_mutex_lock(&zs->lock);
+	zs->paused = true;
+	zs->stop = true;
+	zs->njobs = 0;
+	live = zs->live;
+	pthread_cond_broadcast(&zs->job_cond);
+	pthread_mutex_unlock(&zs->lock);
+	if (live)
+		pthread_join(zs->thread, NULL);
+	pthread_mutex_lock(&zs->lock);
+	zs->live = false;
+	zs->stop = false;
+	pthread_mutex_unlock(&zs->lock);
+}
+
+void ckfs_zseek_resume(struct ckfs_zseek *zs)
+{
+	pthread_mutex_lock(&zs->lock);
+	zs->paused = false;
+	pthread_mutex_unlock(&zs->lock);
+}
+
 ssize_t ckfs_zseek_pread(struct ckfs_zseek *zs, void *buf, size_t len,
 			 uint64_t off, struct ckfs_err *err)
 {
@@ -598,6 +904,11 @@ ssize_t ckfs_zseek_pread(struct ckfs_zseek *zs, void *buf, size_t len,
 		return 0;
 	if (len > zs->total - off)
 		len = (size_t)(zs->total - off);
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&zs->lock);
+	ahead_locked(zs, off, off + len);
+	pthread_mutex_unlock(&zs->lock);
 	for (i = frame_of(zs, off); done < len; i++) {
 		const struct zs_frame *f = &zs->f[i];
 		uint64_t in = off + done - f->doff;

@@ -24,10 +24,14 @@ concatenated, as t2sz or a seekable-format writer would.
    first byte of proc/1/cmdline the daemon has read (rchar in
    /proc/PID/io) a small part of the archive only; proc/ matches the
    plain tar's mount, and so do random preads of pages-1.img and
-   proc/1/mem by several threads at once, and the whole pages-1.img.
+   proc/1/mem by several threads at once, two sequential readers of
+   pages-1.img (the frames after theirs decoded ahead) with two random
+   ones at once, and the whole pages-1.img.
 4. A byte flipped inside one frame of the big member's data: only the
    reads that touch that frame fail, with EIO (twice: nothing bad is
-   kept); reads elsewhere and proc/ are right; the daemon is clean.
+   kept), also for a reader going through it in order (whom the
+   read-ahead is likely to precede there); reads elsewhere and proc/ are right; the daemon is
+   clean.
 5. Cut inside a frame or at a frame's start: refused with one line, or
    mounted with EIO reads; no hang, no crash.
 6. A pzstd archive (a skippable frame first): mounted, identical.
@@ -411,6 +415,38 @@ def mem_reads(mnt, seed, n, plain_mnt, results):
     results.append((bad, errs))
 
 
+def seq_read(path, start, end, chunk, want, results):
+    """[start, end) of path read in order, chunk bytes at a time, as cat
+    does, out of the daemon (the page cache dropped first): a short read
+    goes on where it stopped, an EIO skips the chunk.  results gets
+    (wrong reads, [(offset, length) of each EIO], other errors)."""
+    bad, eio, errs = 0, [], 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        pos = start
+        while pos < end:
+            n = min(chunk, end - pos)
+            try:
+                got = os.pread(fd, n, pos)
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    eio.append((pos, n))
+                else:
+                    errs += 1
+                pos += n
+                continue
+            if not got:
+                bad += 1
+                break
+            if got != want(pos, len(got)):
+                bad += 1
+            pos += len(got)
+    finally:
+        os.close(fd)
+    results.append((bad, eio, errs))
+
+
 def same_file(a, b, chunk=4 << 20):
     with open(a, "rb") as fa, open(b, "rb") as fb:
         while True:
@@ -445,6 +481,26 @@ def check_big(ckfs, tmp, big):
             ok(done and bad == 0 and errs == 0,
                "big: 240 random preads of the %d MiB pages-1.img by 4 threads at once"
                % (big.size >> 20), " (%d wrong, %d errors)" % (bad, errs))
+            # sequential readers (the read-ahead) and random ones at once
+            sres, rres = [], []
+            ts = [threading.Thread(target=seq_read,
+                                   args=(member, start, big.size, chunk,
+                                         big.expected, sres))
+                  for start, chunk in ((0, 128 << 10),
+                                       (big.size // 3 + 1234, 100000))]
+            ts += [threading.Thread(target=random_reads,
+                                    args=(member, 91 + i, 40, big.expected, rres))
+                   for i in range(2)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            bad = sum(b for b, _, _ in sres) + sum(b for b, _ in rres)
+            errs = (sum(len(e) + x for _, e, x in sres) +
+                    sum(e for _, e in rres))
+            ok(len(sres) == 2 and len(rres) == 2 and bad == 0 and errs == 0,
+               "big: 2 sequential readers of pages-1.img and 2 random ones at once",
+               " (%d wrong, %d errors)" % (bad, errs))
             results = []
             ts = [threading.Thread(target=mem_reads,
                                    args=(m.path, 5 * i, 40, pm.path, results))
@@ -511,6 +567,21 @@ def check_corrupt(ckfs, tmp, big):
             os.close(fd)
         ok(good, "corrupt frame: a read that runs into it stops before it (short or EIO)",
            " (%s)" % across)
+        # in order through it, 128 KiB at a time (the read-ahead likely
+        # gets there first): EIO only for the reads that touch its pages
+        page_lo, page_hi = lo & ~4095, (hi + 4095) & ~4095
+        for n in ("first", "second"):
+            sres = []
+            seq_read(member, max(0, page_lo - (6 << 20)),
+                     min(big.size, page_hi + (6 << 20)), 128 << 10,
+                     big.expected, sres)
+            nbad, eio, errs = sres[0]
+            stray = [(p, ln) for p, ln in eio if p >= page_hi or p + ln <= page_lo]
+            ok(nbad == 0 and errs == 0 and eio and not stray,
+               "corrupt frame, read in order (%s time): EIO only for the reads "
+               "that touch it, the others right" % n,
+               " (%d EIO, %d wrong, %d other errors, stray EIO at %s)" % (
+                   len(eio), nbad, errs, stray[:4]))
         done, nbad, errs = in_threads(3, random_reads, member, 80, big.expected,
                                       avoid=(lo, hi))
         ok(done and nbad == 0 and errs == 0,

@@ -7,7 +7,12 @@
  * at once, and what is left to the streaming decoder (one frame, a frame
  * without a content size, big frames, a file cut inside a frame).  Crafted
  * seek tables are ignored; a corrupt frame fails only the reads that touch
- * it.  Last, a multi-frame tar through ckfs_archive_open().
+ * it.  The read-ahead: sequential readers get the next frames decoded in
+ * the background (waited for, never timed), byte-identical, with random
+ * readers at once, with two cache slots only, across
+ * ckfs_zseek_pause()/resume() and a fork(); a corrupt frame ahead of a
+ * sequential reader fails exactly the reads that touch it.  Last, a
+ * multi-frame tar through ckfs_archive_open(), read in order too.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -19,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -28,6 +34,7 @@
 #include "tap.h"
 
 #define DATA_LEN (6u << 20)
+#define RUN	 (2u << 20) /* read in order before the read-ahead starts */
 #define THREADS	 4
 #define READS	 400
 
@@ -581,6 +588,268 @@ out:
 	free(got);
 }
 
+/* ---- the read-ahead ---- */
+
+/*
+ * Wait until the read-ahead has decoded @done frames and failed @failed
+ * (polled, up to a minute: a slow machine only waits longer).
+ */
+static bool wait_ahead(struct ckfs_zseek *zs, uint64_t done, uint64_t failed)
+{
+	struct ckfs_zseek_info info;
+	int i;
+
+	for (i = 0; i < 6000; i++) {
+		ckfs_zseek_info(zs, &info);
+		if (info.prefetched >= done && info.prefetch_failed >= failed)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static uint64_t prefetched(struct ckfs_zseek *zs)
+{
+	struct ckfs_zseek_info info;
+
+	ckfs_zseek_info(zs, &info);
+	return info.prefetched;
+}
+
+/* [@from, @to) read in order, @chunk bytes at a time: the wrong reads. */
+static int seq_read(struct ckfs_zseek *zs, uint64_t from, uint64_t to,
+		    size_t chunk, size_t total)
+{
+	uint64_t off;
+	int bad = 0;
+
+	for (off = from; off < to; off += chunk)
+		if (!read_range(zs, off,
+				to - off < chunk ? (size_t)(to - off) : chunk,
+				total))
+			bad++;
+	return bad;
+}
+
+struct sq {
+	struct ckfs_zseek *zs;
+	size_t total;
+	uint64_t from; /* a pass reads [from, total), then [0, from) */
+	size_t chunk;
+	int passes, bad;
+};
+
+static void *seq_reader(void *arg)
+{
+	struct sq *q = arg;
+	int i;
+
+	for (i = 0; i < q->passes; i++) {
+		q->bad +=
+			seq_read(q->zs, q->from, q->total, q->chunk, q->total);
+		q->bad += seq_read(q->zs, 0, q->from, q->chunk, q->total);
+	}
+	return NULL;
+}
+
+/* 2 sequential readers and 2 random ones at once: the wrong reads. */
+static int mixed_readers(struct ckfs_zseek *zs, size_t total)
+{
+	struct sq sq[2];
+	struct rd rd[2];
+	pthread_t th[4];
+	int i, bad = 0;
+
+	for (i = 0; i < 2; i++) {
+		sq[i] = (struct sq){ zs,
+				     total,
+				     i * (total / 2) + 12345,
+				     i ? 131072 : 65536 - 100,
+				     3,
+				     0 };
+		rd[i] = (struct rd){ zs, total, 1000 + 7 * (uint64_t)i, 0 };
+		pthread_create(&th[i], NULL, seq_reader, &sq[i]);
+		pthread_create(&th[2 + i], NULL, reader, &rd[i]);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 2; i++)
+		bad += sq[i].bad + rd[i].bad;
+	return bad;
+}
+
+static void test_ahead(void)
+{
+	const size_t fsz = 256u << 10; /* 24 frames */
+	struct buf b = { 0 };
+	struct ckfs_zseek *zs = NULL;
+	struct ckfs_zseek_info info;
+	uint64_t before;
+	int fd, r, bad, status;
+	pid_t pid;
+
+	write_frames(&b, DATA_LEN, fsz, 0, 3);
+	r = zopen("ahead.zst", &b, b.len, &zs, &fd);
+	if (!ok(r == 1, "read-ahead: 256 KiB frames, read by frame"))
+		goto out;
+	ok(prefetched(zs) == 0, "read-ahead: nothing decoded ahead before");
+	/* 2 MiB in order (frames 0-7): frames 8 and 9 are wanted next */
+	bad = seq_read(zs, 0, RUN, 64u << 10, DATA_LEN);
+	ok(bad == 0 && wait_ahead(zs, 1, 0),
+	   "read-ahead: a sequential reader gets the next frames decoded in the background");
+	bad = seq_read(zs, RUN, DATA_LEN, 64u << 10, DATA_LEN);
+	ckfs_zseek_info(zs, &info);
+	ok(bad == 0 && info.prefetch_used >= 1,
+	   "read-ahead: the whole stream in 64 KiB reads in order, every byte right (%llu of %zu frames decoded ahead and read)",
+	   (unsigned long long)info.prefetch_used, info.frames);
+	ok(seq_read(zs, 0, DATA_LEN, 100000, DATA_LEN) == 0 &&
+		   seq_read(zs, 1, DATA_LEN, 4096, DATA_LEN) == 0,
+	   "read-ahead: in order again, 100000-byte reads, and 4 KiB reads off by one");
+	bad = mixed_readers(zs, DATA_LEN);
+	ok(bad == 0,
+	   "read-ahead: 2 sequential readers (3 passes each) and 2 random ones at once, every read right");
+	if (bad)
+		diag("  %d wrong", bad);
+
+	/* paused: reads work, nothing is decoded ahead; twice is harmless */
+	ckfs_zseek_pause(zs);
+	ckfs_zseek_pause(zs);
+	before = prefetched(zs);
+	bad = seq_read(zs, 0, DATA_LEN, 64u << 10, DATA_LEN);
+	ok(bad == 0 && prefetched(zs) == before,
+	   "pause: a sequential read is right, and nothing is decoded ahead");
+	ckfs_zseek_resume(zs);
+	ckfs_zseek_resume(zs);
+	/* the cache holds the last frames: 8 and 9 are not there */
+	bad = seq_read(zs, 0, RUN, 64u << 10, DATA_LEN);
+	ok(bad == 0 && wait_ahead(zs, before + 1, 0),
+	   "resume: the next sequential read starts the read-ahead again");
+	ok(seq_read(zs, RUN, DATA_LEN, 64u << 10, DATA_LEN) == 0,
+	   "resume: the rest of the stream in order, right");
+	ckfs_zseek_free(zs); /* with the thread running */
+	close(fd);
+
+	/* around a fork(), as the daemon does: each side starts its own */
+	r = zopen("ahead-fork.zst", &b, b.len, &zs, &fd);
+	if (!ok(r == 1 && seq_read(zs, 0, RUN, 64u << 10, DATA_LEN) == 0 &&
+			wait_ahead(zs, 1, 0),
+		"fork: the read-ahead runs before"))
+		goto out;
+	ckfs_zseek_pause(zs);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		/* frames 12-19 in order: 20 and 21 are not cached */
+		ckfs_zseek_resume(zs);
+		before = prefetched(zs);
+		bad = seq_read(zs, 12 * fsz, 12 * fsz + RUN, 64u << 10,
+			       DATA_LEN);
+		r = bad == 0 && wait_ahead(zs, before + 1, 0) &&
+		    seq_read(zs, 0, DATA_LEN, 64u << 10, DATA_LEN) == 0;
+		ckfs_zseek_free(zs);
+		_exit(r ? 0 : 1);
+	}
+	ckfs_zseek_resume(zs);
+	before = prefetched(zs);
+	bad = seq_read(zs, 12 * fsz, 12 * fsz + RUN, 64u << 10, DATA_LEN);
+	ok(bad == 0 && wait_ahead(zs, before + 1, 0) &&
+		   seq_read(zs, 0, DATA_LEN, 64u << 10, DATA_LEN) == 0,
+	   "fork: after resume, the parent's read-ahead starts again, reads right");
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		   WEXITSTATUS(status) == 0,
+	   "fork: so does the child's");
+out:
+	ckfs_zseek_free(zs);
+	close(fd);
+	free(b.p);
+}
+
+/* A corrupt frame ahead of a sequential reader: only its reads fail. */
+static void test_ahead_corrupt(void)
+{
+	const size_t fsz = 256u << 10, chunk = 100000;
+	const uint64_t lo = 10 * fsz, hi = 11 * fsz; /* frame 10 */
+	struct buf b = { 0 };
+	struct ckfs_zseek *zs = NULL;
+	struct ckfs_zseek_info info;
+	struct ckfs_err err = { 0 };
+	unsigned char *got = malloc(chunk);
+	int fd, r, pass, fails, wrong;
+	uint64_t off;
+
+	write_frames(&b, DATA_LEN, fsz, 0, 3);
+	b.p[frame_at[10] + (frame_at[11] - frame_at[10]) / 2 + 1] ^= 0x5a;
+	r = zopen("ahead-corrupt.zst", &b, b.len, &zs, &fd);
+	if (!ok(r == 1, "corrupt frame ahead: opened by frame"))
+		goto out;
+	/* in order up to frame 10: it is wanted ahead, and fails there */
+	ok(seq_read(zs, 0, lo, 64u << 10, DATA_LEN) == 0 &&
+		   wait_ahead(zs, 0, 1),
+	   "corrupt frame ahead: the reads before it are right; the read-ahead failed on it");
+	for (pass = 0; pass < 2; pass++) {
+		fails = wrong = 0;
+		for (off = 0; off < DATA_LEN; off += chunk) {
+			size_t len = DATA_LEN - off < chunk
+					     ? (size_t)(DATA_LEN - off)
+					     : chunk;
+			bool touches = off < hi && off + len > lo;
+			ssize_t n = ckfs_zseek_pread(zs, got, len, off, &err);
+
+			if (touches && n == -EBADMSG &&
+			    strstr(err.msg, "corrupt zstd frame 10 "))
+				fails++;
+			else if (touches || n != (ssize_t)len ||
+				 memcmp(got, data + off, len))
+				wrong++;
+		}
+		ok(fails == 3 && wrong == 0,
+		   "corrupt frame ahead, %s pass in order: the 3 reads that touch it fail saying why, no other (%d wrong)",
+		   pass ? "second" : "first", wrong);
+	}
+	ckfs_zseek_info(zs, &info);
+	ok(info.prefetch_failed == 1,
+	   "corrupt frame ahead: the read-ahead tried it once (%llu)",
+	   (unsigned long long)info.prefetch_failed);
+out:
+	ckfs_zseek_free(zs);
+	close(fd);
+	free(b.p);
+	free(got);
+}
+
+/* Frames so big that two slots only fit: one frame ahead. */
+static void test_ahead_two_slots(void)
+{
+	const size_t total = 18u << 20, fsz = (9u << 20) / 2;
+	struct buf b = { 0 };
+	struct ckfs_zseek *zs = NULL;
+	struct ckfs_zseek_info info;
+	int fd, r, bad;
+
+	write_frames(&b, total, fsz, 0, 1);
+	r = zopen("ahead-two.zst", &b, b.len, &zs, &fd);
+	if (!ok(r == 1, "4.5 MiB frames: read by frame"))
+		goto out;
+	ckfs_zseek_info(zs, &info);
+	if (info.slots != 2)
+		diag("  %u slots, not 2", info.slots);
+	/* two frames in order: the third is wanted */
+	bad = seq_read(zs, 0, 2 * fsz, 128u << 10, total);
+	ok(bad == 0 && wait_ahead(zs, 1, 0),
+	   "%u slots: a sequential reader gets the next frame decoded ahead",
+	   info.slots);
+	ok(seq_read(zs, 2 * fsz, total, 128u << 10, total) == 0,
+	   "%u slots: the whole stream in order, right", info.slots);
+	bad = mixed_readers(zs, total);
+	ok(bad == 0,
+	   "%u slots: 2 sequential readers and 2 random ones at once, every read right",
+	   info.slots);
+out:
+	ckfs_zseek_free(zs);
+	close(fd);
+	free(b.p);
+}
+
 /* ---- through the archive layer ---- */
 
 static void add(struct archive *a, const char *name, const void *p, size_t n)
@@ -685,6 +954,31 @@ static void test_archive(void)
 		ok(big && ckfs_archive_pread(ar, big, got, 4096, 0) == 4096 &&
 			   !memcmp(got, data, 4096),
 		   "multi-frame, corrupt frame: a read elsewhere is right");
+		if (big) {
+			/* in order, 4 KiB at a time: EIO exactly on frame k */
+			uint64_t lo = k * (64u << 10), hi = lo + (64u << 10);
+			uint64_t off;
+			int fails = 0, wrong = 0;
+
+			for (off = 0; off < big->size; off += 4096) {
+				size_t len = big->size - off < 4096
+						     ? (size_t)(big->size - off)
+						     : 4096;
+				uint64_t at = big->data_off + off;
+				bool touches = at < hi && at + len > lo;
+				ssize_t n = ckfs_archive_pread(ar, big, got,
+							       len, off);
+
+				if (touches && n == -EIO)
+					fails++;
+				else if (touches || n != (ssize_t)len ||
+					 memcmp(got, data + off, len))
+					wrong++;
+			}
+			ok(fails >= 16 && wrong == 0,
+			   "multi-frame, corrupt frame: read in order, EIO for the %d reads that touch it only (%d wrong)",
+			   fails, wrong);
+		}
 		ckfs_archive_free(ar);
 		ar = NULL;
 		b.p[frame_at[k] + (frame_at[k + 1] - frame_at[k]) / 2] ^= 0x20;
@@ -717,8 +1011,11 @@ int main(void)
 	test_table();
 	test_crafted();
 	test_corrupt();
+	test_ahead();
+	test_ahead_corrupt();
 	test_archive();
-	test_streamed(); /* last: it grows the data */
+	test_streamed(); /* it grows the data: 18 MiB from now on */
+	test_ahead_two_slots();
 	free(data);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
