@@ -43,7 +43,8 @@
 
 #include "base/mem.h"
 
-#define IN_BUF		   (256u << 10)
+#define IN_BUF		   (1u << 20)
+#define IN_SLOTS	   3
 #define OUT_BUF		   (1u << 20)
 #define RING_SLOTS	   4
 #define ZSTD_WINDOWLOG_MAX 27
@@ -62,9 +63,10 @@ struct ckfs_stream {
 	void *progress_arg;
 
 	/* decoder state: only the decoder thread touches it */
-	unsigned char *in, *out; /* out: the ring slot being filled */
-	size_t in_len, in_off;	 /* valid bytes in @in, and consumed */
-	uint64_t in_pos;	 /* file offset of the next refill */
+	unsigned char *in;     /* the input slot being decoded, or NULL */
+	unsigned char *out;    /* the output slot being filled */
+	size_t in_len, in_off; /* valid bytes in @in, and consumed */
+	uint64_t in_pos;       /* file offset of the end of @in */
 	bool in_eof;
 	ZSTD_DCtx *zd;
 	size_t zret; /* last ZSTD_decompressStream() result */
@@ -95,8 +97,26 @@ struct ckfs_stream {
 	bool dec_done; /* the decoder filled its last slot */
 	bool dead;     /* the writer ended the stream: decode no more */
 
-	pthread_t thread, wthread;
-	bool thread_live, wthread_live;
+	/*
+	 * The input ring, the same way round: the reader preads the file into
+	 * slot i % IN_SLOTS while i < in_head, the decoder decodes it while
+	 * in_tail <= i; a slot of 0 bytes (or an error) is the last.  So the
+	 * copy out of the page cache overlaps the decode too.
+	 */
+	struct in_slot {
+		unsigned char *buf;
+		size_t len;
+		int err; /* -errno of the pread */
+	} in_ring[IN_SLOTS];
+	uint64_t in_head, in_tail; /* under ring_lock */
+	uint64_t rpos; /* the reader's: file offset of its next pread */
+	bool rdone;    /* the reader filled its last slot */
+	bool rstop;    /* atomic: the reader should return */
+	bool in_held;  /* the decoder holds slot in_tail */
+	int in_err;    /* the decoder's: a pread failed */
+
+	pthread_t thread, wthread, rthread;
+	bool thread_live, wthread_live, rthread_live;
 
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t cond;  /* ready moved, or the decode ended */
@@ -173,24 +193,79 @@ static void human(char *buf, size_t sz, uint64_t v)
 
 /* ---- input ---- */
 
-/* Refill @in when it is used up; sets in_eof at the end of the file. */
+/*
+ * Refill @in when it is used up, with the next slot of the input ring;
+ * sets in_eof at the end of the file.
+ */
 static int refill(struct ckfs_stream *st)
 {
-	ssize_t n;
+	struct in_slot *sl;
 
+	if (st->in_err)
+		return st->in_err;
 	if (st->in_off < st->in_len || st->in_eof)
 		return 0;
-	do {
-		n = pread(st->in_fd, st->in, IN_BUF, (off_t)st->in_pos);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	st->in_len = (size_t)n;
+	pthread_mutex_lock(&st->ring_lock);
+	if (st->in_held) {
+		st->in_tail++; /* done with it: the reader may fill it again */
+		st->in_held = false;
+		pthread_cond_broadcast(&st->ring_cond);
+	}
+	/* the reader runs until the decoder stopped: this always ends */
+	while (st->in_head == st->in_tail)
+		pthread_cond_wait(&st->ring_cond, &st->ring_lock);
+	sl = &st->in_ring[st->in_tail % IN_SLOTS];
+	st->in_held = true;
+	pthread_mutex_unlock(&st->ring_lock);
+	if (sl->err)
+		return st->in_err = sl->err; /* the reader has stopped */
+	st->in = sl->buf;
+	st->in_len = sl->len;
 	st->in_off = 0;
-	st->in_pos += (uint64_t)n;
-	if (n == 0)
+	st->in_pos += (uint64_t)sl->len;
+	if (sl->len == 0)
 		st->in_eof = true;
 	return 0;
+}
+
+/* The reader: fills input slots from the file until its end (or rstop). */
+static void *reader_main(void *arg)
+{
+	struct ckfs_stream *st = arg;
+
+	for (;;) {
+		struct in_slot *sl;
+		uint64_t i;
+		ssize_t n;
+
+		pthread_mutex_lock(&st->ring_lock);
+		while (st->in_head - st->in_tail == IN_SLOTS &&
+		       !__atomic_load_n(&st->rstop, __ATOMIC_ACQUIRE))
+			pthread_cond_wait(&st->ring_cond, &st->ring_lock);
+		i = st->in_head;
+		if (__atomic_load_n(&st->rstop, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_unlock(&st->ring_lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&st->ring_lock);
+
+		sl = &st->in_ring[i % IN_SLOTS];
+		do {
+			n = pread(st->in_fd, sl->buf, IN_BUF, (off_t)st->rpos);
+		} while (n < 0 && errno == EINTR);
+		sl->err = n < 0 ? -errno : 0;
+		sl->len = n > 0 ? (size_t)n : 0;
+		st->rpos += sl->len;
+
+		pthread_mutex_lock(&st->ring_lock);
+		st->in_head = i + 1;
+		if (n <= 0)
+			st->rdone = true;
+		pthread_cond_broadcast(&st->ring_cond);
+		pthread_mutex_unlock(&st->ring_lock);
+		if (n <= 0)
+			return NULL;
+	}
 }
 
 /*
@@ -590,26 +665,44 @@ static void *writer_main(void *arg)
 
 static void stop_thread(struct ckfs_stream *st);
 
+static int start_reader(struct ckfs_stream *st)
+{
+	int r;
+
+	if (st->rdone || st->rthread_live)
+		return 0;
+	__atomic_store_n(&st->rstop, false, __ATOMIC_RELEASE);
+	r = pthread_create(&st->rthread, NULL, reader_main, st);
+	if (r)
+		return -r;
+	st->rthread_live = true;
+	return 0;
+}
+
+/* Start whichever of the three threads still has work. */
 static int start_thread(struct ckfs_stream *st)
 {
 	int r;
 
 	__atomic_store_n(&st->stop, false, __ATOMIC_RELEASE);
-	if (!st->dec_done) {
-		r = pthread_create(&st->thread, NULL, decoder_main, st);
-		if (r)
-			return -r;
-		st->thread_live = true;
+	r = start_reader(st);
+	if (r == 0 && !st->dec_done && !st->thread_live) {
+		r = -pthread_create(&st->thread, NULL, decoder_main, st);
+		st->thread_live = r == 0;
 	}
-	r = pthread_create(&st->wthread, NULL, writer_main, st);
-	if (r) {
+	if (r == 0 && !st->wthread_live) {
+		r = -pthread_create(&st->wthread, NULL, writer_main, st);
+		st->wthread_live = r == 0;
+	}
+	if (r < 0)
 		stop_thread(st);
-		return -r;
-	}
-	st->wthread_live = true;
-	return 0;
+	return r;
 }
 
+/*
+ * The decoder first (it may need input to end its slot, so the reader
+ * runs until it has returned), then the reader and the writer.
+ */
 static void stop_thread(struct ckfs_stream *st)
 {
 	pthread_mutex_lock(&st->ring_lock);
@@ -618,9 +711,15 @@ static void stop_thread(struct ckfs_stream *st)
 	pthread_mutex_unlock(&st->ring_lock);
 	if (st->thread_live)
 		pthread_join(st->thread, NULL);
+	pthread_mutex_lock(&st->ring_lock);
+	__atomic_store_n(&st->rstop, true, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&st->ring_cond);
+	pthread_mutex_unlock(&st->ring_lock);
+	if (st->rthread_live)
+		pthread_join(st->rthread, NULL);
 	if (st->wthread_live)
 		pthread_join(st->wthread, NULL);
-	st->thread_live = st->wthread_live = false;
+	st->thread_live = st->wthread_live = st->rthread_live = false;
 }
 
 /* ---- sizes known before decoding ---- */
@@ -724,14 +823,20 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 	pthread_mutex_init(&st->ring_lock, NULL);
 	pthread_cond_init(&st->ring_cond, NULL);
 	st->path = strdup(path);
-	st->in = malloc(IN_BUF);
-	if (!st->path || !st->in) {
+	if (!st->path) {
 		r = ckfs_err_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	for (size_t i = 0; i < RING_SLOTS; i++) {
 		st->ring[i].buf = malloc(OUT_BUF);
 		if (!st->ring[i].buf) {
+			r = ckfs_err_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < IN_SLOTS; i++) {
+		st->in_ring[i].buf = malloc(IN_BUF);
+		if (!st->in_ring[i].buf) {
 			r = ckfs_err_set(err, -ENOMEM, "out of memory");
 			goto fail;
 		}
@@ -770,10 +875,17 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 			path, a, how, b, st->limit_why);
 		goto fail;
 	}
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/* first: libarchive's filters read their first bytes right away */
+	r = start_reader(st);
+	if (r < 0) {
+		ckfs_err_set(err, r, "cannot start the reader: %s",
+			     strerror(-r));
+		goto fail;
+	}
 	r = init_decoder(st, err);
 	if (r < 0)
 		goto fail;
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	st->t0 = now_ns();
 	st->last_report = st->t0;
 	st->progress = opts->progress;
@@ -810,7 +922,8 @@ void ckfs_stream_free(struct ckfs_stream *st)
 	pthread_mutex_destroy(&st->ring_lock);
 	pthread_cond_destroy(&st->cond);
 	pthread_mutex_destroy(&st->lock);
-	free(st->in);
+	for (size_t i = 0; i < IN_SLOTS; i++)
+		free(st->in_ring[i].buf);
 	for (size_t i = 0; i < RING_SLOTS; i++)
 		free(st->ring[i].buf);
 	free(st->path);
