@@ -613,6 +613,36 @@ static int open_compressed(struct ckfs_archive *ar, struct ckfs_err *err)
 	return 0;
 }
 
+static void wait_complete(struct ckfs_archive *ar);
+
+/*
+ * Whether a compressed tar starts as an OCI image layout does (`ctr images
+ * export` and `podman save` write blobs/ first, index.json and oci-layout
+ * last): only then is it worth indexing whole before mounting.  A
+ * checkpoint never starts so.
+ */
+static bool oci_first(struct ckfs_archive *ar)
+{
+	for (;;) {
+		const char *name = NULL;
+		bool done;
+
+		pthread_mutex_lock(&ar->lock);
+		if (ar->n)
+			name = ar->blk[0][0].name;
+		done = ar->complete;
+		pthread_mutex_unlock(&ar->lock);
+		if (name)
+			return !strcmp(name, "blobs") ||
+			       !strncmp(name, "blobs/", 6) ||
+			       !strcmp(name, "oci-layout") ||
+			       !strcmp(name, "index.json");
+		if (done)
+			return false;
+		advance(ar);
+	}
+}
+
 static int walk_dir(struct ckfs_archive *ar, int dfd, const char *prefix,
 		    int depth, struct ckfs_err *err)
 {
@@ -761,8 +791,7 @@ int ckfs_archive_open(const char *path, struct ckfs_archive **out,
 			r = open_compressed(ar, err);
 			if (r < 0)
 				goto fail;
-			*out = ar;
-			return 0;
+			goto resolve; /* indexed as far as callers need */
 		}
 		r = index_tar(ar, err);
 	} else {
@@ -776,7 +805,11 @@ int ckfs_archive_open(const char *path, struct ckfs_archive **out,
 		r = ckfs_err_set(err, r, "out of memory");
 		goto fail;
 	}
-	if (ar->kind == CKFS_ARCHIVE_TAR && !ar->zs) {
+resolve:
+	if (ar->kind == CKFS_ARCHIVE_TAR &&
+	    (ar->comp == CKFS_COMP_NONE || oci_first(ar))) {
+		/* an OCI layout names its layers in its last members */
+		wait_complete(ar);
 		r = ckfs_oci_resolve(ar, g_opts.cache_dir, err);
 		if (r < 0) {
 			ckfs_err_prefix(err, r, "%s: ", path);
@@ -907,7 +940,7 @@ static int member_fd(struct ckfs_archive *ar, const struct ckfs_member *m)
 	struct ckfs_member *mm = (struct ckfs_member *)m;
 	int fd, expected = -1;
 
-	if (ar->st)
+	if (ar->st && m->fd < 0)
 		return ckfs_stream_fd(ar->st);
 	if (ar->kind == CKFS_ARCHIVE_TAR)
 		return m->fd >= 0 ? m->fd : ar->fd;
@@ -937,13 +970,14 @@ ssize_t ckfs_archive_pread(struct ckfs_archive *ar, const struct ckfs_member *m,
 		return 0;
 	if (len > m->size - off)
 		len = (size_t)(m->size - off);
-	if (ar->zs) {
+	/* a compressed OCI layer's member lives in the layer cache (m->fd) */
+	if (ar->zs && m->fd < 0) {
 		ssize_t n = ckfs_zseek_pread(ar->zs, buf, len,
 					     m->data_off + off, NULL);
 
 		return n >= 0 && (size_t)n == len ? n : -EIO;
 	}
-	if (ar->st) {
+	if (ar->st && m->fd < 0) {
 		int64_t got = ckfs_stream_wait(ar->st, m->data_off + off, len);
 
 		if (got < 0 || (uint64_t)got < len)

@@ -18,6 +18,10 @@ With the real containerd fixture (ctr checkpoint + ctr images export; its
 truth is checked by the truth-containerd-oci test): its CRIU images blob
 is mounted with the rw layer blob beside it as rootfs-diff.tar, whose
 files show under rootfs-diff/.
+
+The layouts compressed as a whole (gzip; zstd, which also holds the gzip
+layer inside: a layer cache beside the stream's cache) mount to the same
+trees as uncompressed.
 """
 
 import gzip
@@ -25,6 +29,8 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -134,6 +140,30 @@ def main():
                 print("# " + line)
             ok("proc" in top and "archive" in top,
                "OCI layout, %s: top level %s" % (name, top))
+        outer = [("gzip", "one layer", one), ("zstd", "a gzip layer", gz)]
+        if len(sys.argv) > 3:
+            outer.append(("zstd", "containerd", sys.argv[3]))
+        for comp, what, src in outer:
+            if shutil.which(comp) is None:
+                ok(True, "# SKIP %s is missing" % comp)
+                continue
+            with mounted(ckfs, src) as m:
+                base = snap(m)
+            dst = os.path.join(tmp, "outer-%s-%s" % (comp, what))
+            os.makedirs(dst)
+            # the same file name: views name the archive
+            dst = os.path.join(dst, os.path.basename(src))
+            with open(dst, "wb") as f:
+                subprocess.run([comp, "-c", src], stdout=f, check=True)
+            with mounted(ckfs, dst) as m:
+                got = snap(m)
+            d = lib_tree.diff(base, got)
+            ok(not d and len(base) > 20,
+               "OCI layout (%s) compressed as a whole with %s: the same "
+               "proc/ and archive/ as uncompressed" % (what, comp),
+               " (%d entries)" % len(base))
+            for line in d[:10]:
+                print("# " + line)
         mnt_ok, rc, err = try_mount(ckfs, none)
         lines = [x for x in err.splitlines() if x.strip()]
         ok(not mnt_ok and rc != 0 and len(lines) == 1 and
