@@ -1002,6 +1002,31 @@ ssize_t ckfs_archive_pread(struct ckfs_archive *ar, const struct ckfs_member *m,
 	return (ssize_t)done;
 }
 
+int ckfs_archive_locate(struct ckfs_archive *ar, const struct ckfs_member *m,
+			uint64_t off, uint64_t len, struct ckfs_seg *seg)
+{
+	int fd;
+
+	if (m->type != CKFS_MEMBER_REG || m->unreadable || off > m->size ||
+	    len > m->size - off)
+		return -EIO;
+	if (ar->zs || ar->kind != CKFS_ARCHIVE_TAR)
+		return -ENOTSUP;
+	if (ar->st && m->fd < 0) {
+		int64_t got = ckfs_stream_wait(ar->st, m->data_off + off, len);
+
+		if (got < 0 || (uint64_t)got < len)
+			return -EIO;
+	}
+	fd = member_fd(ar, m);
+	if (fd < 0)
+		return fd;
+	seg->fd = fd;
+	seg->off = m->data_off + off;
+	seg->len = len;
+	return 0;
+}
+
 int ckfs_archive_read_all(struct ckfs_archive *ar, const struct ckfs_member *m,
 			  size_t max, char **out, size_t *len)
 {

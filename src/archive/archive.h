@@ -200,6 +200,28 @@ ssize_t ckfs_archive_pread(struct ckfs_archive *ar, const struct ckfs_member *m,
 			   void *buf, size_t len, uint64_t off);
 
 /*
+ * A run of bytes as a reader may send them without copying them itself
+ * (splice): @len bytes of file @fd at @off, or @len zero bytes (@fd -1).
+ */
+struct ckfs_seg {
+	int fd;
+	uint64_t off;
+	uint64_t len;
+};
+
+/*
+ * ckfs_archive_locate() - where bytes [@off, @off + @len) of @m lie, a
+ * range that must lie inside the member: 0 and one file range in *@seg
+ * (its fd stays open until ckfs_archive_free()).  For a compressed tar it
+ * waits, as ckfs_archive_pread() does, until the range is decoded into the
+ * cache.  Returns -ENOTSUP when the bytes are not one range of a file that
+ * stays as it is (a multi-frame zstd archive, a directory input), -EIO
+ * where ckfs_archive_pread() would fail.
+ */
+int ckfs_archive_locate(struct ckfs_archive *ar, const struct ckfs_member *m,
+			uint64_t off, uint64_t len, struct ckfs_seg *seg);
+
+/*
  * ckfs_archive_read_all() - read a whole member into a new buffer, refusing
  * members larger than @max with -EOVERFLOW.  *@out is malloc'ed (caller
  * frees), NUL-terminated for convenience; *@len excludes the NUL.

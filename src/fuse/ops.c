@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -17,6 +18,19 @@
 #define CKFS_TIMEOUT_VOLATILE 1.0
 /* libfuse 3.14 sends at most 1 MiB per READ (max_pages 256) */
 #define CKFS_READ_MAX (1u << 20)
+/*
+ * Spliced replies: at most this many segments and bytes.  libfuse grows
+ * its pipe to the reply plus a page per segment, and an unprivileged
+ * daemon's pipe stops at /proc/sys/fs/pipe-max-size (1 MiB by default);
+ * a bigger read is copied.
+ */
+#define CKFS_SEGS_MAX	32
+#define CKFS_SPLICE_MAX (512u << 10)
+
+/* whether the kernel takes spliced replies (set once, by op_init) */
+static bool splice_write;
+/* the bytes of a zero segment (never written) */
+static char zeros[CKFS_SPLICE_MAX];
 
 static struct ckfs_multi *mnt_of(fuse_req_t req)
 {
@@ -29,6 +43,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+	splice_write = conn->want & FUSE_CAP_SPLICE_WRITE;
 }
 
 static void to_entry(const struct ckfs_multi_ent *me,
@@ -171,6 +186,51 @@ static char *read_buf_get(void)
 	return buf;
 }
 
+/*
+ * Reply with where the bytes lie (file ranges, zeros) for libfuse to
+ * splice: 0 once replied, -1 to copy them instead (a file or range the
+ * vfs layer only reads, or a failure: the copy says which).  libfuse
+ * itself copies a reply whose last file segment is under two pages, so
+ * that one is left to the copy path too.  No allocation.
+ */
+static int reply_segs(fuse_req_t req, struct ckfs_multi_file *f, size_t size,
+		      off_t off)
+{
+	struct ckfs_seg seg[CKFS_SEGS_MAX];
+	union {
+		struct fuse_bufvec v;
+		char room[sizeof(struct fuse_bufvec) +
+			  (CKFS_SEGS_MAX - 1) * sizeof(struct fuse_buf)];
+	} bv;
+	struct fuse_buf *b = bv.v.buf; /* bv.room holds CKFS_SEGS_MAX */
+	size_t n = CKFS_SEGS_MAX, i;
+	uint64_t last_fd = 0;
+	ssize_t got;
+
+	got = ckfs_multi_read_segs(f, seg, &n, size, (uint64_t)off);
+	if (got < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (seg[i].fd >= 0)
+			last_fd = seg[i].len;
+	if (last_fd < 2 * (uint64_t)sysconf(_SC_PAGESIZE))
+		return -1;
+	memset(&bv, 0, sizeof(bv));
+	bv.v.count = n;
+	for (i = 0; i < n; i++) {
+		b[i].size = (size_t)seg[i].len;
+		if (seg[i].fd < 0) {
+			b[i].mem = zeros;
+			continue;
+		}
+		b[i].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		b[i].fd = seg[i].fd;
+		b[i].pos = (off_t)seg[i].off;
+	}
+	fuse_reply_data(req, &bv.v, 0);
+	return 0;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -184,6 +244,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > CKFS_READ_MAX)
 		size = CKFS_READ_MAX;
+	if (splice_write && size <= CKFS_SPLICE_MAX &&
+	    reply_segs(req, f, size, off) == 0)
+		return;
 	read_buf = read_buf_get();
 	if (!read_buf) {
 		fuse_reply_err(req, ENOMEM);

@@ -8,7 +8,10 @@
  * level of a directory of archives is cached for a second.  Every entry
  * handed to the kernel (lookup, readdirplus) and every forget is reported
  * to that layer, which closes an idle archive only once the kernel has
- * forgotten its inodes (fuse/idle.h asks it to).
+ * forgotten its inodes (fuse/idle.h asks it to).  A read whose bytes lie
+ * in files (archive members, memory backed by pages images) is answered
+ * with those file ranges, which libfuse splices to the kernel without
+ * copying them through the daemon.
  */
 #ifndef CKFS_FUSE_OPS_H
 #define CKFS_FUSE_OPS_H

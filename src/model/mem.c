@@ -8,7 +8,9 @@
  * are looked up in the parent dumps (sources.c), and file-backed pages
  * the checkpoint lacks in the rootfs, if one was given.  Everything else
  * reads as zeros.  No per-page loop: each step
- * covers the largest range that has one source.
+ * covers the largest range that has one source.  ckfs_proc_mem_segs()
+ * walks the same steps but says where the bytes lie instead of reading
+ * them.
  */
 #include "model/model_i.h"
 
@@ -413,6 +415,50 @@ ssize_t ckfs_proc_mem_read(struct ckfs_proc *p, void *vbuf, size_t len,
 		done += n;
 	}
 	return (ssize_t)done;
+}
+
+int ckfs_proc_mem_segs(struct ckfs_proc *p, uint64_t va, uint64_t len,
+		       struct ckfs_seg *seg, size_t *nseg)
+{
+	size_t cap = *nseg, k = 0;
+	uint64_t done = 0;
+
+	if (va > UINT64_MAX - len)
+		return -ENOTSUP;
+	while (done < len) {
+		struct ckfs_mem_ext e;
+		struct ckfs_seg s = { .fd = -1 };
+		uint64_t a = va + done;
+		int r;
+
+		if (ckfs_proc_mem_extent(p, a, &e) < 0 || e.len == 0)
+			return -EIO;
+		s.len = e.len < len - done ? e.len : len - done;
+		switch (e.src) {
+		case CKFS_MEM_PAGES:
+			r = ckfs_archive_locate(p->ck->ar, e.member,
+						e.off + (a - e.va), s.len, &s);
+			if (r < 0)
+				return r;
+			break;
+		case CKFS_MEM_FILE: /* zeros past the file's end */
+		case CKFS_MEM_LOST:
+			return -ENOTSUP;
+		default:
+			break;
+		}
+		done += s.len;
+		if (k && seg[k - 1].fd == s.fd &&
+		    (s.fd < 0 || seg[k - 1].off + seg[k - 1].len == s.off)) {
+			seg[k - 1].len += s.len;
+			continue;
+		}
+		if (k == cap)
+			return -ENOTSUP;
+		seg[k++] = s;
+	}
+	*nseg = k;
+	return 0;
 }
 
 int ckfs_proc_mem_seek(struct ckfs_proc *p, uint64_t va, uint64_t end,

@@ -187,6 +187,17 @@ ssize_t ckfs_mem_ext_read(struct ckfs_ckpt *ck, const struct ckfs_mem_ext *e,
 			  void *buf, size_t len, uint64_t va);
 
 /*
+ * ckfs_proc_mem_segs() - the bytes [@va, @va + @len) as at most *@nseg
+ * file ranges and runs of zeros (adjacent ones merged), for a reader that
+ * would rather not copy them itself: 0 and their count in *@nseg.
+ * Returns -ENOTSUP when they need more segments or come from anything but
+ * pages images that ckfs_archive_locate() can place and zeros (read them
+ * with ckfs_proc_mem_read() instead), -EIO.
+ */
+int ckfs_proc_mem_segs(struct ckfs_proc *p, uint64_t va, uint64_t len,
+		       struct ckfs_seg *seg, size_t *nseg);
+
+/*
  * ckfs_proc_mem_seek() - SEEK_DATA (@data) or SEEK_HOLE (!@data) over the
  * address space below @end, where data are the sources in @srcs (a mask
  * of 1 << enum ckfs_mem_src).  *@out is the first data address >= @va

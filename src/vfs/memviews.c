@@ -16,7 +16,9 @@
  *   memory       `checkpointctl memparse` (top level)
  *
  * Every size is known at stat time in O(runs + mappings); the big files
- * (mem, vma/, pagemap, mem.hexdump) are streamed, never built whole.
+ * (mem, vma/, pagemap, mem.hexdump) are streamed, never built whole, and
+ * a read of mem or vma/ can be told as file ranges and zeros instead
+ * (segs: ckfs_proc_mem_segs()).
  */
 #include <errno.h>
 #include <libgen.h>
@@ -73,6 +75,26 @@ static ssize_t mem_read(struct ckfs_node *n, void *buf, size_t len,
 	return ckfs_proc_mem_read(n->proc, buf, len, off);
 }
 
+static ssize_t mem_segs(struct ckfs_node *n, struct ckfs_seg *seg, size_t *nseg,
+			size_t len, uint64_t off)
+{
+	uint64_t size;
+	int r;
+
+	if (mem_size(n, &size) < 0)
+		return -EIO;
+	if (off >= size)
+		len = 0;
+	else if (len > size - off)
+		len = (size_t)(size - off);
+	if (len == 0) {
+		*nseg = 0;
+		return 0;
+	}
+	r = ckfs_proc_mem_segs(n->proc, off, len, seg, nseg);
+	return r < 0 ? r : (ssize_t)len;
+}
+
 static int mem_lseek(struct ckfs_node *n, uint64_t off, int whence,
 		     uint64_t *out)
 {
@@ -121,6 +143,7 @@ static uint64_t mem_allocated(struct ckfs_node *n)
 static const struct ckfs_node_ops mem_ops = {
 	.size = mem_size,
 	.read = mem_read,
+	.segs = mem_segs,
 	.lseek = mem_lseek,
 	.allocated = mem_allocated,
 };
@@ -196,9 +219,28 @@ static ssize_t vma_read(struct ckfs_node *n, void *buf, size_t len,
 	return ckfs_proc_mem_read(n->proc, buf, len, v->start + off);
 }
 
+static ssize_t vma_segs(struct ckfs_node *n, struct ckfs_seg *seg, size_t *nseg,
+			size_t len, uint64_t off)
+{
+	const struct ckfs_vma *v = n->ptr;
+	int r;
+
+	if (off >= v->end - v->start)
+		len = 0;
+	else if (len > v->end - v->start - off)
+		len = (size_t)(v->end - v->start - off);
+	if (len == 0) {
+		*nseg = 0;
+		return 0;
+	}
+	r = ckfs_proc_mem_segs(n->proc, v->start + off, len, seg, nseg);
+	return r < 0 ? r : (ssize_t)len;
+}
+
 static const struct ckfs_node_ops vma_file_ops = {
 	.size = vma_size,
 	.read = vma_read,
+	.segs = vma_segs,
 };
 
 static int vma_populate(struct ckfs_tree *t, struct ckfs_node *dir)

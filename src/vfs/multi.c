@@ -1184,6 +1184,14 @@ ssize_t ckfs_multi_read(struct ckfs_multi_file *f, void *buf, size_t len,
 	return (ssize_t)len;
 }
 
+ssize_t ckfs_multi_read_segs(struct ckfs_multi_file *f, struct ckfs_seg *seg,
+			     size_t *nseg, size_t len, uint64_t off)
+{
+	if (!f->n)
+		return -ENOTSUP;
+	return ckfs_tree_segs(f->t, f->n, seg, nseg, len, off);
+}
+
 int ckfs_multi_lseek(struct ckfs_multi_file *f, uint64_t off, int whence,
 		     uint64_t *out)
 {

@@ -143,6 +143,16 @@ void ckfs_multi_release(struct ckfs_multi_file *f);
 ssize_t ckfs_multi_read(struct ckfs_multi_file *f, void *buf, size_t len,
 			uint64_t off);
 
+/*
+ * ckfs_multi_read_segs() - where the bytes ckfs_multi_read() would return
+ * lie, as at most *@nseg file ranges and runs of zeros (their number in
+ * *@nseg; a file descriptor stays open while @f is): the count, or
+ * -ENOTSUP for a file or range served only by ckfs_multi_read(), -EIO.
+ * No allocation.
+ */
+ssize_t ckfs_multi_read_segs(struct ckfs_multi_file *f, struct ckfs_seg *seg,
+			     size_t *nseg, size_t len, uint64_t off);
+
 /* ckfs_multi_lseek() - SEEK_DATA / SEEK_HOLE on an open file. */
 int ckfs_multi_lseek(struct ckfs_multi_file *f, uint64_t off, int whence,
 		     uint64_t *out);

@@ -330,6 +330,15 @@ ssize_t ckfs_tree_read(struct ckfs_tree *t, struct ckfs_node *n, void *buf,
 	return n->ops->read(n, buf, len, off);
 }
 
+ssize_t ckfs_tree_segs(struct ckfs_tree *t, struct ckfs_node *n,
+		       struct ckfs_seg *seg, size_t *nseg, size_t len,
+		       uint64_t off)
+{
+	if (!S_ISREG(n->mode) || n->ops->render || !n->ops->segs)
+		return -ENOTSUP;
+	return n->ops->segs(n, seg, nseg, len, off);
+}
+
 int ckfs_tree_readlink(struct ckfs_tree *t, struct ckfs_node *n,
 		       const char **out)
 {

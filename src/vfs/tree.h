@@ -6,7 +6,8 @@
  * time it is looked into (populate), which is when the views below it
  * decode the images they need.  A regular file is either rendered once
  * (small text: its bytes are kept, so st_size is exact at lookup) or
- * streamed (archive members, memory: a size function and a read function).
+ * streamed (archive members, memory: a size function and a read function,
+ * and for some a segs function that says where the bytes lie).
  * No FUSE types here.
  */
 #ifndef CKFS_VFS_TREE_H
@@ -32,6 +33,15 @@ struct ckfs_node_ops {
 	int (*size)(struct ckfs_node *n, uint64_t *size);
 	ssize_t (*read)(struct ckfs_node *n, void *buf, size_t len,
 			uint64_t off);
+	/*
+	 * optional: where the bytes of a read lie instead of the bytes (a
+	 * FUSE reply splices them): the count, short only at the end of
+	 * the file, in at most *nseg segments, and their number in *nseg;
+	 * -ENOTSUP when read() must serve it (too many segments, bytes
+	 * that need work), -EIO.
+	 */
+	ssize_t (*segs)(struct ckfs_node *n, struct ckfs_seg *seg, size_t *nseg,
+			size_t len, uint64_t off);
 	/* optional: SEEK_DATA (whence 3) / SEEK_HOLE (4) */
 	int (*lseek)(struct ckfs_node *n, uint64_t off, int whence,
 		     uint64_t *out);
@@ -106,6 +116,15 @@ int ckfs_tree_stat(struct ckfs_tree *t, struct ckfs_node *n, struct stat *st);
 /* ckfs_tree_read() - read a regular file: bytes read, or -EIO. */
 ssize_t ckfs_tree_read(struct ckfs_tree *t, struct ckfs_node *n, void *buf,
 		       size_t len, uint64_t off);
+
+/*
+ * ckfs_tree_segs() - where the bytes of a read of a regular file lie (see
+ * the segs op): the count and *@nseg segments, or -ENOTSUP (read it with
+ * ckfs_tree_read() instead), -EIO.
+ */
+ssize_t ckfs_tree_segs(struct ckfs_tree *t, struct ckfs_node *n,
+		       struct ckfs_seg *seg, size_t *nseg, size_t len,
+		       uint64_t off);
 
 /* ckfs_tree_readlink() - the target of a symlink (borrowed). */
 int ckfs_tree_readlink(struct ckfs_tree *t, struct ckfs_node *n,

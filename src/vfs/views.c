@@ -51,6 +51,28 @@ static ssize_t member_read(struct ckfs_node *n, void *buf, size_t len,
 	return ckfs_archive_pread(ar, n->ptr, buf, len, off);
 }
 
+static ssize_t member_segs(struct ckfs_node *n, struct ckfs_seg *seg,
+			   size_t *nseg, size_t len, uint64_t off)
+{
+	struct ckfs_archive *ar = (struct ckfs_archive *)(uintptr_t)n->arg;
+	const struct ckfs_member *m = n->ptr;
+	int r;
+
+	if (off >= m->size || len == 0) {
+		*nseg = 0;
+		return 0;
+	}
+	if (*nseg == 0)
+		return -ENOTSUP;
+	if (len > m->size - off)
+		len = (size_t)(m->size - off);
+	r = ckfs_archive_locate(ar, m, off, len, seg);
+	if (r < 0)
+		return r;
+	*nseg = 1;
+	return (ssize_t)len;
+}
+
 /*
  * A symlink whose target stays inside the archive is shown as it is; one
  * that would leave it (absolute, or too many '..') reads as EIO, so no
@@ -204,6 +226,7 @@ static const struct ckfs_node_ops archive_dir_ops = {
 static const struct ckfs_node_ops archive_file_ops = {
 	.size = member_size,
 	.read = member_read,
+	.segs = member_segs,
 };
 static const struct ckfs_node_ops archive_link_ops = {
 	.render = member_link,
