@@ -53,29 +53,13 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib_tap  # noqa: E402
+from lib_tap import diag, ok  # noqa: E402
 import engines_check  # noqa: E402
 import lib_tree  # noqa: E402
 from lib_mount import SKIP_CODE, fuse_unavailable, mounted, watchdog  # noqa: E402
 
-count = 0
-failed = 0
-
 CRIO_NAME = "checkpoint-counters_default-counter-2026-11-28T10:05:00Z.tar"
-
-
-def ok(cond, what, note=""):
-    global count, failed
-    count += 1
-    if not cond:
-        failed += 1
-    print("%sok %d - %s%s" % ("" if cond else "not ", count, what, note),
-          flush=True)
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print("# " + line, flush=True)
 
 
 def daemon_pid(mnt):
@@ -251,8 +235,7 @@ def main():
         idle_option_checks(ckfs, d)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % count)
-    return 1 if failed else 0
+    return lib_tap.done()
 
 
 # ---- closing idle archives (-o idle_timeout=SECONDS) ----

@@ -37,31 +37,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib_tap  # noqa: E402
+from lib_tap import diag, ok  # noqa: E402
 import lib_bigtar  # noqa: E402
 from lib_mount import (SKIP_CODE, Mount, MountFailed, fuse_unavailable,  # noqa: E402
                        mounted, watchdog)
 
 BIG_MIB = int(os.environ.get("CKFS_TEST_BIG_MIB", "200"))
 CAP = 64 << 20  # bytes read from one file at most
-
-count = 0
-failed = 0
-
-
-def ok(cond, what, note=""):
-    global count, failed
-    count += 1
-    if not cond:
-        failed += 1
-    print("%sok %d - %s%s" % ("" if cond else "not ", count, what, note),
-          flush=True)
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print("# " + line, flush=True)
-
 
 # ---- walking a mount ----
 
@@ -587,8 +570,7 @@ def main():
         ok(False, "watchdog: the test hung")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % count)
-    return 1 if failed else 0
+    return lib_tap.done()
 
 
 if __name__ == "__main__":

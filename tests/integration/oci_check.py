@@ -36,22 +36,10 @@ import tarfile
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib_tap  # noqa: E402
+from lib_tap import ok  # noqa: E402
 import lib_tree  # noqa: E402
 from lib_mount import SKIP_CODE, fuse_unavailable, mounted, try_mount, watchdog  # noqa: E402
-
-count = 0
-failed = 0
-
-
-def ok(cond, what, note=""):
-    global count, failed
-    count += 1
-    if not cond:
-        failed += 1
-    print("%sok %d - %s%s" % ("" if cond else "not ", count, what, note),
-          flush=True)
-    return cond
-
 
 def add(tf, name, data):
     ti = tarfile.TarInfo(name)
@@ -187,8 +175,7 @@ def main():
             for f in fn:
                 os.unlink(os.path.join(dp, f))
             os.rmdir(dp)
-    print("1..%d" % count)
-    return 1 if failed else 0
+    return lib_tap.done()
 
 
 if __name__ == "__main__":

@@ -28,26 +28,14 @@ import tarfile
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib_tap  # noqa: E402
+from lib_tap import ok  # noqa: E402
 import lib_bigtar  # noqa: E402
 from lib_mount import (SKIP_CODE, MountFailed, fuse_unavailable,  # noqa: E402
                        mounted, watchdog)
 
 BIG_MIB = 16
 SEEK_DATA, SEEK_HOLE = 3, 4
-
-count = 0
-failed = 0
-
-
-def ok(cond, what, note=""):
-    global count, failed
-    count += 1
-    if not cond:
-        failed += 1
-    print("%sok %d - %s%s" % ("" if cond else "not ", count, what, note),
-          flush=True)
-    return cond
-
 
 def pread(path, off, n, direct=False):
     """Bytes read at off (as many as one pread returns, up to EOF)."""
@@ -201,8 +189,7 @@ def main():
         ok(False, "watchdog: the test hung")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % count)
-    return 1 if failed else 0
+    return lib_tap.done()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib_tap  # noqa: E402
+from lib_tap import diag, ok  # noqa: E402
 import lib_bigtar  # noqa: E402
 from compressed_check import cache_fds, mem_ranges, proc_snapshot, walk  # noqa: E402
 from lib_mount import (SKIP_CODE, Mount, MountFailed, fuse_unavailable,  # noqa: E402
@@ -59,25 +61,6 @@ from lib_mount import (SKIP_CODE, Mount, MountFailed, fuse_unavailable,  # noqa:
 BIG_MIB = int(os.environ.get("CKFS_TEST_BIG_MIB", "64"))
 SEEKABLE_MAGIC = 0x8F92EAB1
 SEEKTABLE_MAGIC = 0x184D2A5E
-
-count = 0
-failed = 0
-
-
-def ok(cond, what, note=""):
-    global count, failed
-    count += 1
-    if not cond:
-        failed += 1
-    print("%sok %d - %s%s" % ("" if cond else "not ", count, what, note),
-          flush=True)
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print("# " + line, flush=True)
-
 
 def compare(a, b, what, limit=8):
     diffs = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
@@ -647,8 +630,7 @@ def main():
         ok(False, "watchdog: the test hung")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % count)
-    return 1 if failed else 0
+    return lib_tap.done()
 
 
 if __name__ == "__main__":
