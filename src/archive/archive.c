@@ -143,11 +143,18 @@ void ckfs_archive_free(struct ckfs_archive *ar)
 	free(ar);
 }
 
-int ckfs_archive_classify(struct archive_entry *ent, struct ckfs_member *m,
-			  const char **hardlink, struct ckfs_err *err)
+int ckfs_archive_classify(struct archive *a, struct archive_entry *ent,
+			  struct ckfs_member *m, const char **hardlink,
+			  struct ckfs_err *err)
 {
 	const char *link = archive_entry_hardlink(ent);
+	int64_t off;
 
+	m->mode = archive_entry_perm(ent);
+	m->mtime = archive_entry_mtime(ent);
+	/* the format reader has consumed exactly the headers */
+	off = archive_filter_bytes(a, 0);
+	m->data_off = off < 0 ? 0 : (uint64_t)off;
 	*hardlink = link;
 	/* a tar hard link ('1') has no file type of its own: it is its target */
 	switch (link ? AE_IFREG : archive_entry_filetype(ent)) {
@@ -356,7 +363,6 @@ static int index_next(struct ckfs_archive *ar, struct archive *a, bool streamed,
 	struct ckfs_member *m;
 	const char *pathname, *link;
 	uint64_t tar_size = ar->zs ? ckfs_zseek_size(ar->zs) : ar->file_size;
-	int64_t off;
 	int nr, ar_r, r;
 
 	ar_r = archive_read_next_header(a, &ent);
@@ -392,12 +398,7 @@ static int index_next(struct ckfs_archive *ar, struct archive *a, bool streamed,
 	m = new_member(ar);
 	if (!m || !(m->name = strdup(name)))
 		return ckfs_err_set(err, -ENOMEM, "out of memory");
-	m->mode = archive_entry_perm(ent);
-	m->mtime = archive_entry_mtime(ent);
-	/* the format reader has consumed exactly the headers */
-	off = archive_filter_bytes(a, 0);
-	m->data_off = off < 0 ? 0 : (uint64_t)off;
-	r = ckfs_archive_classify(ent, m, &link, err);
+	r = ckfs_archive_classify(a, ent, m, &link, err);
 	if (r < 0)
 		return r;
 	if (link)

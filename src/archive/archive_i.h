@@ -181,16 +181,19 @@ int ckfs_archive_replace_index(struct ckfs_archive *ar,
 int ckfs_archive_normalize(const char *name, bool allow_absolute, char *out,
 			   size_t outsz);
 
+struct archive;
 struct archive_entry;
 
 /*
- * ckfs_archive_classify() - fill @m's type, size, symlink target and
- * unreadable reason from a tar header; shared by the archive's own index
- * and nested layers.  A hard link is returned in *@hardlink (its target's
- * name, to be resolved by the caller), with @m a regular file of size 0;
- * otherwise *@hardlink is NULL.  Returns 0 or -ENOMEM.
+ * ckfs_archive_classify() - fill @m's type, size, permission bits, mtime,
+ * data offset (where reader @a stands, just past the header), symlink
+ * target and unreadable reason from a tar header; shared by the archive's
+ * own index and nested layers.  A hard link is returned in *@hardlink
+ * (its target's name, to be resolved by the caller), with @m a regular
+ * file of size 0; otherwise *@hardlink is NULL.  Returns 0 or -ENOMEM.
  */
-int ckfs_archive_classify(struct archive_entry *ent, struct ckfs_member *m,
-			  const char **hardlink, struct ckfs_err *err);
+int ckfs_archive_classify(struct archive *a, struct archive_entry *ent,
+			  struct ckfs_member *m, const char **hardlink,
+			  struct ckfs_err *err);
 
 #endif /* CKFS_ARCHIVE_ARCHIVE_I_H */

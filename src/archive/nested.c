@@ -254,7 +254,6 @@ static int entry_from_header(struct ckfs_nested *nt, struct archive *a,
 {
 	struct ckfs_member *m;
 	const char *link;
-	int64_t off;
 	int r;
 
 	if (nt->n >= CKFS_ARCHIVE_MEMBERS_MAX)
@@ -263,11 +262,7 @@ static int entry_from_header(struct ckfs_nested *nt, struct archive *a,
 	m = add_entry(nt);
 	if (!m || !(m->name = strdup(name)))
 		return ckfs_err_set(err, -ENOMEM, "out of memory");
-	m->mode = archive_entry_perm(ent);
-	m->mtime = archive_entry_mtime(ent);
-	off = archive_filter_bytes(a, 0);
-	m->data_off = off < 0 ? 0 : (uint64_t)off;
-	r = ckfs_archive_classify(ent, m, &link, err);
+	r = ckfs_archive_classify(a, ent, m, &link, err);
 	if (r < 0)
 		return r;
 	if (link) {
