@@ -142,45 +142,45 @@ static int resolve_in_archive(struct ckfs_archive *ar, const char *base,
 			      const char *target, char *out, size_t outsz,
 			      const char **why)
 {
-	char cur[CKFS_ARCHIVE_NAME_MAX], todo[CKFS_ARCHIVE_NAME_MAX];
+	char cur[CKFS_ARCHIVE_NAME_MAX], left[CKFS_ARCHIVE_NAME_MAX];
 	char next[CKFS_ARCHIVE_NAME_MAX];
 	unsigned int links = 0;
 	size_t n;
 
 	if (snprintf(cur, sizeof(cur), "%s", base) >= (int)sizeof(cur) ||
-	    snprintf(todo, sizeof(todo), "%s", target) >= (int)sizeof(todo))
+	    snprintf(left, sizeof(left), "%s", target) >= (int)sizeof(left))
 		goto too_long;
 	n = strlen(cur);
 	if (n && cur[n - 1] == '/')
 		cur[n - 1] = '\0';
-	if (todo[0] == '/') {
+	if (left[0] == '/') {
 		*why = "absolute, so it would leave the archive";
 		return -EINVAL;
 	}
-	while (todo[0]) {
-		char *slash = strchr(todo, '/');
+	while (left[0]) {
+		char *slash = strchr(left, '/');
 		const char *rest = slash ? slash + 1 : "";
 		const struct ckfs_member *m;
 		size_t len;
 
 		if (slash)
 			*slash = '\0';
-		if (!todo[0] || strcmp(todo, ".") == 0) {
-			memmove(todo, rest, strlen(rest) + 1);
+		if (!left[0] || strcmp(left, ".") == 0) {
+			memmove(left, rest, strlen(rest) + 1);
 			continue;
 		}
-		if (strcmp(todo, "..") == 0) {
+		if (strcmp(left, "..") == 0) {
 			if (!cur[0]) {
 				*why = "it climbs above the top of the archive";
 				return -EINVAL;
 			}
 			strip_last(cur);
-			memmove(todo, rest, strlen(rest) + 1);
+			memmove(left, rest, strlen(rest) + 1);
 			continue;
 		}
 		len = strlen(cur);
 		if (snprintf(cur + len, sizeof(cur) - len, "%s%s",
-			     len ? "/" : "", todo) >= (int)(sizeof(cur) - len))
+			     len ? "/" : "", left) >= (int)(sizeof(cur) - len))
 			goto too_long;
 		m = ckfs_archive_find(ar, cur);
 		if (m && m->type == CKFS_MEMBER_SYMLINK) {
@@ -196,10 +196,10 @@ static int resolve_in_archive(struct ckfs_archive *ar, const char *base,
 			if (!fmt(next, sizeof(next), "%s%s%s", m->link,
 				 rest[0] ? "/" : "", rest))
 				goto too_long;
-			memcpy(todo, next, sizeof(todo));
+			memcpy(left, next, sizeof(left));
 			continue;
 		}
-		memmove(todo, rest, strlen(rest) + 1);
+		memmove(left, rest, strlen(rest) + 1);
 	}
 	if (snprintf(out, outsz, "%s%s", cur, cur[0] ? "/" : "") >= (int)outsz)
 		goto too_long;
