@@ -97,6 +97,11 @@ int ckfs_archive_set_opts(const struct ckfs_archive_opts *opts)
 	return 0;
 }
 
+const struct ckfs_archive_opts *ckfs_archive_get_opts(void)
+{
+	return &g_opts;
+}
+
 /* A tar member's fd is borrowed (the OCI layer cache), a file's owned. */
 static void member_fini(struct ckfs_member *m, bool own_fd)
 {
@@ -811,7 +816,7 @@ resolve:
 	    (ar->comp == CKFS_COMP_NONE || oci_first(ar))) {
 		/* an OCI layout names its layers in its last members */
 		wait_complete(ar);
-		r = ckfs_oci_resolve(ar, g_opts.cache_dir, err);
+		r = ckfs_oci_resolve(ar, err);
 		if (r < 0) {
 			ckfs_err_prefix(err, r, "%s: ", path);
 			goto fail;

@@ -126,15 +126,46 @@ ssize_t ckfs_zseek_pread(struct ckfs_zseek *zs, void *buf, size_t len,
 void ckfs_zseek_pause(struct ckfs_zseek *zs);
 void ckfs_zseek_resume(struct ckfs_zseek *zs);
 
+/* How much a cache file may hold, and why (for messages). */
+struct ckfs_cache_limit {
+	uint64_t bytes;
+	char why[96];
+};
+
 /*
  * cache.c: ckfs_cache_open() - a new private cache file, already unlinked
  * (so it vanishes with the process, even on SIGKILL): a memfd, or an
- * O_TMPFILE, or a mkstemp()ed then unlinked file, in @dir (NULL: memory
- * first, then $TMPDIR or /tmp).  Stores in *@limit the default limit for
- * it: half of the RAM for memory, the free space of the file system for a
- * file.  Returns the fd or -errno with a reason in @err.
+ * O_TMPFILE, or a mkstemp()ed then unlinked file, in @opts->cache_dir
+ * (NULL: memory first, then $TMPDIR or /tmp).  Stores in *@lim the most
+ * it may hold: @opts->cache_max, else half of the RAM for memory, the
+ * free space of the file system for a file.  Returns the fd or -errno
+ * with a reason in @err.
  */
-int ckfs_cache_open(const char *dir, uint64_t *limit, struct ckfs_err *err);
+int ckfs_cache_open(const struct ckfs_archive_opts *opts,
+		    struct ckfs_cache_limit *lim, struct ckfs_err *err);
+
+/* ckfs_cache_human() - @v as "512 B", "1.5 MiB", "2.0 GiB" ... */
+void ckfs_cache_human(char *buf, size_t sz, uint64_t v);
+
+/*
+ * nested.c: ckfs_nested_open_in() - ckfs_nested_open(), but a compressed
+ * @m is decoded into the caller's cache file *@cache_fd from @base on (the
+ * file kept within *@lim), not into a cache of its own.  If *@cache_fd is
+ * -1 and a cache is needed, one is opened (ckfs_cache_open()) and stored
+ * in *@cache_fd and *@lim; the caller closes it.  The entries' data_off
+ * are then relative to @base; ckfs_nested_decoded() says how many bytes
+ * of the file the decoded tar took (0: @m was not compressed, and nothing
+ * was written).
+ */
+struct ckfs_nested;
+int ckfs_nested_open_in(struct ckfs_archive *ar, const struct ckfs_member *m,
+			int *cache_fd, uint64_t base,
+			struct ckfs_cache_limit *lim,
+			struct ckfs_nested **out, struct ckfs_err *err);
+uint64_t ckfs_nested_decoded(const struct ckfs_nested *nt);
+
+/* archive.c: the options set by ckfs_archive_set_opts(). */
+const struct ckfs_archive_opts *ckfs_archive_get_opts(void);
 
 /*
  * ckfs_cache_write() - write @len bytes at @off, leaving 4 KiB blocks of
@@ -153,12 +184,11 @@ struct ckfs_oci_entry {
  * oci.c: ckfs_oci_resolve() - if the complete index of the plain tar @ar
  * is an OCI image layout (members oci-layout and index.json), replace it
  * by the members of the layers that hold the checkpoint; a compressed
- * layer is copied into a cache file in @cache_dir (NULL: memory).
+ * layer is decoded into a cache file (ckfs_cache_open()).
  * Returns 0 (not OCI, or replaced) or -errno with a reason in @err:
  * -EBADMSG no layer holds CRIU images, -EOVERFLOW, -EIO, -ENOMEM.
  */
-int ckfs_oci_resolve(struct ckfs_archive *ar, const char *cache_dir,
-		     struct ckfs_err *err);
+int ckfs_oci_resolve(struct ckfs_archive *ar, struct ckfs_err *err);
 
 /*
  * archive.c: ckfs_archive_replace_index() - (open time only) drop the

@@ -69,23 +69,57 @@ static int open_in_dir(const char *dir, struct ckfs_err *err)
 	return fd;
 }
 
-int ckfs_cache_open(const char *dir, uint64_t *limit, struct ckfs_err *err)
+void ckfs_cache_human(char *buf, size_t sz, uint64_t v)
 {
-	int fd;
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int u = 0;
+
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, sz, "%llu B", (unsigned long long)v);
+	else
+		snprintf(buf, sz, "%.1f %s", d, unit[u]);
+}
+
+int ckfs_cache_open(const struct ckfs_archive_opts *opts,
+		    struct ckfs_cache_limit *lim, struct ckfs_err *err)
+{
+	const char *dir = opts->cache_dir;
+	uint64_t dflt;
+	int fd = -1;
 
 	if (!dir) {
 		fd = memfd_create("checkpointfs-cache", MFD_CLOEXEC);
-		if (fd >= 0) {
-			*limit = half_ram();
-			return fd;
+		dflt = half_ram();
+		if (fd < 0) {
+			dir = getenv("TMPDIR");
+			if (!dir || !dir[0])
+				dir = "/tmp";
 		}
-		dir = getenv("TMPDIR");
-		if (!dir || !dir[0])
-			dir = "/tmp";
 	}
-	fd = open_in_dir(dir, err);
-	if (fd >= 0)
-		*limit = free_space(fd);
+	if (fd < 0) {
+		fd = open_in_dir(dir, err);
+		if (fd < 0)
+			return fd;
+		dflt = free_space(fd);
+	}
+	if (opts->cache_max) {
+		char a[32];
+
+		lim->bytes = opts->cache_max;
+		ckfs_cache_human(a, sizeof(a), lim->bytes);
+		snprintf(lim->why, sizeof(lim->why), "cache_max=%s", a);
+	} else {
+		lim->bytes = dflt;
+		snprintf(lim->why, sizeof(lim->why), "%s",
+			 opts->cache_dir
+				 ? "the free space in cache_dir; set -o cache_max=SIZE"
+				 : "half of the RAM; set -o cache_dir=DIR or -o cache_max=SIZE");
+	}
 	return fd;
 }
 

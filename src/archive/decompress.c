@@ -175,22 +175,6 @@ int ckfs_stream_sniff(int fd)
 	return CKFS_COMP_NONE;
 }
 
-static void human(char *buf, size_t sz, uint64_t v)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, sz, "%llu B", (unsigned long long)v);
-	else
-		snprintf(buf, sz, "%.1f %s", d, unit[u]);
-}
-
 /* ---- input ---- */
 
 /*
@@ -633,8 +617,8 @@ static void *writer_main(void *arg)
 
 			/* fill up to the limit: members below it stay whole */
 			n = (size_t)(st->limit - ready);
-			human(a, sizeof(a), st->limit);
-			human(b, sizeof(b), ready + (uint64_t)n);
+			ckfs_cache_human(a, sizeof(a), st->limit);
+			ckfs_cache_human(b, sizeof(b), ready + (uint64_t)n);
 			snprintf(
 				msg, sizeof(msg),
 				"decompresses to more than the cache limit of %s (%s); stopped after %s",
@@ -807,7 +791,8 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 {
 	struct ckfs_stream *st;
 	const char *how = NULL;
-	uint64_t dflt, known;
+	struct ckfs_cache_limit lim;
+	uint64_t known;
 	int r;
 
 	*out = NULL;
@@ -841,34 +826,21 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 			goto fail;
 		}
 	}
-	r = ckfs_cache_open(opts->cache_dir, &dflt, err);
+	r = ckfs_cache_open(opts, &lim, err);
 	if (r < 0) {
 		ckfs_err_prefix(err, r, "%s: %s-compressed: ", path,
 				ckfs_stream_comp_name(comp));
 		goto fail;
 	}
 	st->cache_fd = r;
-	if (opts->cache_max) {
-		char a[32];
-
-		st->limit = opts->cache_max;
-		human(a, sizeof(a), st->limit);
-		snprintf(st->limit_why, sizeof(st->limit_why), "cache_max=%s",
-			 a);
-	} else {
-		st->limit = dflt;
-		snprintf(
-			st->limit_why, sizeof(st->limit_why),
-			opts->cache_dir
-				? "the free space in cache_dir; set -o cache_max=SIZE"
-				: "half of the RAM; set -o cache_dir=DIR or -o cache_max=SIZE");
-	}
+	st->limit = lim.bytes;
+	snprintf(st->limit_why, sizeof(st->limit_why), "%s", lim.why);
 	known = known_size(st, &how);
 	if (known > st->limit) {
 		char a[32], b[32];
 
-		human(a, sizeof(a), known);
-		human(b, sizeof(b), st->limit);
+		ckfs_cache_human(a, sizeof(a), known);
+		ckfs_cache_human(b, sizeof(b), st->limit);
 		r = ckfs_err_set(
 			err, -EOVERFLOW,
 			"%s: decompresses to %s (%s), more than the cache limit of %s (%s)",

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Nested tars: libarchive reads from a "source", either the member through
- * ckfs_archive_pread() or the in-memory copy of a decompressed member.  The
- * format reader consumes exactly the headers, so archive_filter_bytes()
- * after each header is the entry's data offset in the source; the data
- * itself is skipped through the skip callback and never read here.
+ * ckfs_archive_pread() or the decoded copy of a compressed member in a
+ * cache file.  The format reader consumes exactly the headers, so
+ * archive_filter_bytes() after each header is the entry's data offset in
+ * the source; the data itself is skipped through the skip callback and
+ * never read here.
  */
 #include "archive/nested.h"
 
@@ -15,18 +16,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "archive/archive_i.h"
 #include "base/mem.h"
 
-#define SRC_BLOCK (64u * 1024)
-#define MEM_FIRST (1u << 20)
+#define SRC_BLOCK   (64u * 1024)
+#define DECODE_BUF  (1u << 20)
 
 struct ckfs_nested {
 	struct ckfs_archive *ar;
 	const struct ckfs_member *m;
-	char *mem; /* the decompressed tar, or NULL: read from @m */
-	size_t mem_len;
+	int fd;	       /* the cache holding the decoded tar, or -1: read @m */
+	bool own_fd;   /* opened here (else the caller's) */
+	uint64_t base; /* where the decoded tar starts in @fd */
+	uint64_t len;  /* and its length */
 	const char *compression;
 	size_t n, cap;
 	struct ckfs_member *e;
@@ -35,8 +39,9 @@ struct ckfs_nested {
 /* Where libarchive's bytes come from. */
 struct src {
 	struct ckfs_archive *ar;
-	const struct ckfs_member *m; /* NULL: read @mem */
-	const char *mem;
+	const struct ckfs_member *m; /* NULL: read @fd from @base */
+	int fd;
+	uint64_t base;
 	uint64_t size;
 	uint64_t pos;
 	char block[SRC_BLOCK];
@@ -53,14 +58,17 @@ static la_ssize_t src_read(struct archive *a, void *data, const void **buf)
 	if (n > s->size - s->pos)
 		n = (size_t)(s->size - s->pos);
 	if (!s->m) {
-		*buf = s->mem + s->pos;
-		s->pos += n;
-		return (la_ssize_t)n;
+		do
+			r = pread(s->fd, s->block, n, (off_t)(s->base + s->pos));
+		while (r < 0 && errno == EINTR);
+	} else {
+		r = ckfs_archive_pread(s->ar, s->m, s->block, n, s->pos);
 	}
-	r = ckfs_archive_pread(s->ar, s->m, s->block, n, s->pos);
 	if (r <= 0) {
-		archive_set_error(a, EIO, "cannot read bytes %llu.. of %s",
-				  (unsigned long long)s->pos, s->m->name);
+		archive_set_error(a, EIO, "cannot read bytes %llu.. of %s%s",
+				  (unsigned long long)s->pos,
+				  s->m ? "" : "the decoded ",
+				  s->m ? s->m->name : "tar");
 		return -1;
 	}
 	*buf = s->block;
@@ -118,7 +126,8 @@ void ckfs_nested_free(struct ckfs_nested *nt)
 	for (i = 0; i < nt->n; i++)
 		entry_fini(&nt->e[i]);
 	free(nt->e);
-	free(nt->mem);
+	if (nt->own_fd && nt->fd >= 0)
+		close(nt->fd);
 	free(nt);
 }
 
@@ -174,17 +183,23 @@ static int sniff(struct ckfs_archive *ar, const struct ckfs_member *m,
 	return 0;
 }
 
-/* Decompress the whole member into nt->mem, refusing more than the limit. */
+/*
+ * Decompress the whole member into @nt's cache file from nt->base on,
+ * refusing to let the file grow past @lim.
+ */
 static int decompress(struct ckfs_nested *nt, struct src *s,
-		      int (*support)(struct archive *), struct ckfs_err *err)
+		      int (*support)(struct archive *),
+		      const struct ckfs_cache_limit *lim, struct ckfs_err *err)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ent;
-	size_t cap = 0;
+	_cleanup_free_ char *buf = malloc(DECODE_BUF);
 	int r = 0;
 
-	if (!a)
-		return ckfs_err_set(err, -ENOMEM, "out of memory");
+	if (!a || !buf) {
+		r = ckfs_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
 	/* ARCHIVE_WARN means "through an external program": refuse that */
 	if (support(a) != ARCHIVE_OK) {
 		r = ckfs_err_set(
@@ -201,32 +216,9 @@ static int decompress(struct ckfs_nested *nt, struct src *s,
 		goto out;
 	}
 	for (;;) {
-		la_ssize_t n;
+		la_ssize_t n = archive_read_data(a, buf, DECODE_BUF);
+		uint64_t end;
 
-		if (nt->mem_len == cap) {
-			size_t ncap = cap ? cap * 2 : MEM_FIRST;
-			char *p;
-
-			if (cap > CKFS_NESTED_MEM_MAX) {
-				r = ckfs_err_set(
-					err, -EOVERFLOW,
-					"%s: %s-compressed and larger than %u MiB once decompressed; not held in memory",
-					nt->m->name, nt->compression,
-					CKFS_NESTED_MEM_MAX >> 20);
-				goto out;
-			}
-			if (ncap > CKFS_NESTED_MEM_MAX)
-				ncap = CKFS_NESTED_MEM_MAX + 1;
-			p = realloc(nt->mem, ncap);
-			if (!p) {
-				r = ckfs_err_set(err, -ENOMEM, "out of memory");
-				goto out;
-			}
-			nt->mem = p;
-			cap = ncap;
-		}
-		n = archive_read_data(a, nt->mem + nt->mem_len,
-				      cap - nt->mem_len);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -235,14 +227,27 @@ static int decompress(struct ckfs_nested *nt, struct src *s,
 					 archive_error_string(a));
 			goto out;
 		}
-		nt->mem_len += (size_t)n;
+		end = nt->base + nt->len + (uint64_t)n;
+		if (end > lim->bytes) {
+			char l[32];
+
+			ckfs_cache_human(l, sizeof(l), lim->bytes);
+			r = ckfs_err_set(
+				err, -EOVERFLOW,
+				"%s: %s-compressed, and decompresses past the cache limit of %s (%s)",
+				nt->m->name, nt->compression, l, lim->why);
+			goto out;
+		}
+		r = ckfs_cache_write(nt->fd, buf, (size_t)n,
+				     nt->base + nt->len);
+		if (r < 0) {
+			r = ckfs_err_set(err, r, "%s: %s-compressed: cache: %s",
+					 nt->m->name, nt->compression,
+					 strerror(-r));
+			goto out;
+		}
+		nt->len += (uint64_t)n;
 	}
-	if (nt->mem_len > CKFS_NESTED_MEM_MAX)
-		r = ckfs_err_set(
-			err, -EOVERFLOW,
-			"%s: %s-compressed and larger than %u MiB once decompressed; not held in memory",
-			nt->m->name, nt->compression,
-			CKFS_NESTED_MEM_MAX >> 20);
 out:
 	archive_read_free(a);
 	return r;
@@ -402,12 +407,16 @@ static void resolve_hardlinks(struct ckfs_nested *nt)
 	}
 }
 
-int ckfs_nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
-		     struct ckfs_nested **out, struct ckfs_err *err)
+/* @shared_fd NULL: a cache of its own, if one is needed */
+static int nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
+		       int *shared_fd, uint64_t base,
+		       struct ckfs_cache_limit *shared_lim,
+		       struct ckfs_nested **out, struct ckfs_err *err)
 {
 	struct ckfs_nested *nt;
 	_cleanup_free_ struct src *s = NULL;
 	int (*support)(struct archive *);
+	struct ckfs_cache_limit lim;
 	int r;
 
 	*out = NULL;
@@ -423,6 +432,7 @@ int ckfs_nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
 	}
 	nt->ar = ar;
 	nt->m = m;
+	nt->fd = -1;
 	s->ar = ar;
 	s->m = m;
 	s->size = m->size;
@@ -432,12 +442,32 @@ int ckfs_nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
 		goto fail;
 	}
 	if (support) {
-		r = decompress(nt, s, support, err);
+		if (!shared_fd || *shared_fd < 0) {
+			r = ckfs_cache_open(ckfs_archive_get_opts(), &lim, err);
+			if (r < 0) {
+				ckfs_err_prefix(err, r, "%s: %s-compressed: ",
+						m->name, nt->compression);
+				goto fail;
+			}
+			if (shared_fd) {
+				*shared_fd = r;
+				*shared_lim = lim;
+			} else {
+				nt->own_fd = true;
+			}
+			nt->fd = r;
+		} else {
+			nt->fd = *shared_fd;
+			lim = *shared_lim;
+		}
+		nt->base = shared_fd ? base : 0;
+		r = decompress(nt, s, support, &lim, err);
 		if (r < 0)
 			goto fail;
 		s->m = NULL;
-		s->mem = nt->mem;
-		s->size = nt->mem_len;
+		s->fd = nt->fd;
+		s->base = nt->base;
+		s->size = nt->len;
 		s->pos = 0;
 	}
 	if (s->size > 0) {
@@ -452,6 +482,25 @@ int ckfs_nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
 fail:
 	ckfs_nested_free(nt);
 	return r;
+}
+
+int ckfs_nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
+		     struct ckfs_nested **out, struct ckfs_err *err)
+{
+	return nested_open(ar, m, NULL, 0, NULL, out, err);
+}
+
+int ckfs_nested_open_in(struct ckfs_archive *ar, const struct ckfs_member *m,
+			int *cache_fd, uint64_t base,
+			struct ckfs_cache_limit *lim,
+			struct ckfs_nested **out, struct ckfs_err *err)
+{
+	return nested_open(ar, m, cache_fd, base, lim, out, err);
+}
+
+uint64_t ckfs_nested_decoded(const struct ckfs_nested *nt)
+{
+	return nt->fd >= 0 ? nt->len : 0;
 }
 
 const char *ckfs_nested_compression(const struct ckfs_nested *nt)
@@ -494,9 +543,20 @@ ssize_t ckfs_nested_pread(const struct ckfs_nested *nt,
 		return 0;
 	if (len > m->size - off)
 		len = (size_t)(m->size - off);
-	if (nt->mem) {
-		/* bounds were checked against mem_len when indexed */
-		memcpy(buf, nt->mem + m->data_off + off, len);
+	if (nt->fd >= 0) {
+		/* bounds were checked against the decoded length when indexed */
+		uint64_t at = nt->base + m->data_off + off;
+		size_t done = 0;
+
+		while (done < len) {
+			r = pread(nt->fd, (char *)buf + done, len - done,
+				  (off_t)(at + done));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return -EIO;
+			done += (size_t)r;
+		}
 		return (ssize_t)len;
 	}
 	r = ckfs_archive_pread(nt->ar, nt->m, buf, len, m->data_off + off);

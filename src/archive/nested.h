@@ -9,10 +9,12 @@
  * its data offset relative to the member, and reads go straight to the
  * outer archive.  A compressed nested tar (containerd writes a gzip layer
  * blob under the name rootfs-diff.tar) cannot be read at random offsets,
- * so it is decompressed once into memory, up to CKFS_NESTED_MEM_MAX
- * bytes, and indexed and served from there; a larger one is refused with
- * -EOVERFLOW and a reason.  Only libarchive's built-in decoders are used,
- * never an external program.
+ * so it is decompressed once, when opened, into a private cache file (see
+ * ckfs_cache_open(): memory or -o cache_dir, limited like a compressed
+ * archive's cache by -o cache_max), and indexed and served from there; one
+ * that would outgrow the cache's limit is refused with -EOVERFLOW and a
+ * reason.  Only libarchive's built-in decoders are used, never an
+ * external program.
  *
  * Entry names are normalized like the outer archive's ("./" and a leading
  * '/' dropped); a name with a ".." component refuses the whole nested
@@ -30,9 +32,6 @@
 #include "archive/archive.h"
 #include "base/err.h"
 
-/* The largest decompressed nested tar held in memory. */
-#define CKFS_NESTED_MEM_MAX (64u << 20)
-
 struct ckfs_nested;
 
 /*
@@ -40,10 +39,10 @@ struct ckfs_nested;
  *
  * @ar must outlive the result.  Returns 0 and a new index in *@out, or a
  * negative errno with a one-line reason in @err naming @m: -EBADMSG not a
- * tar or truncated, -EINVAL an entry name with "..", -EOVERFLOW over
- * CKFS_NESTED_MEM_MAX decompressed or too many entries, -ENOTSUP a
- * compression libarchive cannot decode by itself, -EIO the member cannot
- * be read, -ENOMEM.
+ * tar or truncated, -EINVAL an entry name with "..", -EOVERFLOW past the
+ * cache limit decompressed or too many entries, -ENOTSUP a compression
+ * libarchive cannot decode by itself, -EIO the member (or the cache)
+ * cannot be read or written, -ENOMEM.
  */
 int ckfs_nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
 		     struct ckfs_nested **out, struct ckfs_err *err);

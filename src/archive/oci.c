@@ -15,15 +15,19 @@
  *
  * Entries of an uncompressed layer are served straight from the outer
  * file (their offsets made absolute); a compressed layer (gzip ...) is
- * decompressed by nested.c (up to CKFS_NESTED_MEM_MAX) and its regular
- * files copied once into a private cache file that the archive owns.
- * Blob digests are used as names only, not verified.
+ * decoded once by nested.c into one private cache file that the archive
+ * then owns, and its entries served from there.  A layer that does not
+ * hold a checkpoint gives its share of the cache back.  In a containerd
+ * checkpoint image the CRIU images' blob is known by its media type, so
+ * the other layers are not decoded at all.  Blob digests are used as
+ * names only, not verified.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "archive/archive_i.h"
 #include "archive/nested.h"
@@ -50,9 +54,10 @@ struct oci_walk {
 	int nrw;
 	struct ckfs_oci_entry *e; /* the new index */
 	size_t ne, cap;
-	int cache_fd;
-	uint64_t cache_off;
-	const char *cache_dir;
+	int cache_fd;	/* compressed layers, decoded; or -1 */
+	uint64_t cache_off; /* where the next one goes */
+	struct ckfs_cache_limit cache_lim;
+	bool cache_used;    /* a taken layer's entries are in it */
 	int layers;
 	struct ckfs_err first; /* why a candidate layer was refused */
 };
@@ -160,53 +165,15 @@ static struct ckfs_oci_entry *add_entry(struct oci_walk *w)
 	return &w->e[w->ne++];
 }
 
-/* Copy a compressed layer's file into the cache; its offset there. */
-static int cache_copy(struct oci_walk *w, const struct ckfs_nested *nt,
-		      const struct ckfs_member *m, uint64_t *off,
-		      struct ckfs_err *err)
-{
-	_cleanup_free_ char *buf = NULL;
-	uint64_t limit, done = 0;
-	int r;
-
-	if (w->cache_fd < 0) {
-		r = ckfs_cache_open(w->cache_dir, &limit, err);
-		if (r < 0)
-			return r;
-		w->cache_fd = r;
-	}
-	buf = malloc(1u << 20);
-	if (!buf)
-		return ckfs_err_set(err, -ENOMEM, "out of memory");
-	*off = w->cache_off;
-	while (done < m->size) {
-		ssize_t got = ckfs_nested_pread(nt, m, buf, 1u << 20, done);
-
-		if (got <= 0)
-			return ckfs_err_set(err, -EIO, "%s: cannot be read",
-					    m->name);
-		r = ckfs_cache_write(w->cache_fd, buf, (size_t)got,
-				     w->cache_off + done);
-		if (r < 0)
-			return ckfs_err_set(err, r, "layer cache: %s",
-					    strerror(-r));
-		done += (uint64_t)got;
-	}
-	/* keep files page-aligned in the cache */
-	w->cache_off += (m->size + 4095) & ~(uint64_t)4095;
-	return 0;
-}
-
 /* Add the entries of checkpoint layer @nt (blob member @blob). */
 static int take_layer(struct oci_walk *w, const struct ckfs_nested *nt,
 		      const struct ckfs_member *blob, struct ckfs_err *err)
 {
-	bool comp = strcmp(ckfs_nested_compression(nt), "none") != 0;
+	bool comp = ckfs_nested_decoded(nt) > 0;
 
 	for (size_t i = 0; i < ckfs_nested_count(nt); i++) {
 		const struct ckfs_member *m = ckfs_nested_member(nt, i);
 		struct ckfs_oci_entry *e = add_entry(w);
-		int r;
 
 		if (!e)
 			return ckfs_err_set(err, -EOVERFLOW,
@@ -223,13 +190,25 @@ static int take_layer(struct oci_walk *w, const struct ckfs_nested *nt,
 			e->m.data_off = blob->data_off + m->data_off;
 			continue;
 		}
-		r = cache_copy(w, nt, m, &e->m.data_off, err);
-		if (r < 0)
-			return r;
+		/* its data already lies in the cache, where it was decoded */
+		e->m.data_off = w->cache_off + m->data_off;
 		e->in_cache = true;
+	}
+	if (comp) {
+		/* the next layer starts on a page of its own */
+		w->cache_off += (ckfs_nested_decoded(nt) + 4095) &
+				~(uint64_t)4095;
+		w->cache_used = true;
 	}
 	w->layers++;
 	return 0;
+}
+
+/* Give back the cache a layer was decoded into, and did not keep. */
+static void cache_drop(struct oci_walk *w)
+{
+	if (w->cache_fd >= 0)
+		(void)ftruncate(w->cache_fd, (off_t)w->cache_off);
 }
 
 /* Follow blob @hex: a JSON document is scanned, a tar probed. */
@@ -259,14 +238,22 @@ static int visit(struct oci_walk *w, struct ckfs_archive *ar, const char *hex,
 		scan_digests(w, json);
 		return 0;
 	}
-	r = ckfs_nested_open(ar, blob, &nt, &lerr);
+	/* beside containerd's CRIU images, a layer is its rw diff */
+	if (kind == OCI_LAYER && w->criu_type) {
+		if (w->nrw++ == 0)
+			w->rw = *blob;
+		return 0;
+	}
+	r = ckfs_nested_open_in(ar, blob, &w->cache_fd, w->cache_off,
+				&w->cache_lim, &nt, &lerr);
 	if (r < 0 || !has_checkpoint(nt)) {
-		/* not a tar (a config proto), or a layer too big to unpack */
+		/* not a tar (a config proto), or a layer that cannot be read */
 		if (r < 0 && !w->first.code)
 			w->first = lerr;
 		if (kind == OCI_LAYER && w->nrw++ == 0)
 			w->rw = *blob;
 		ckfs_nested_free(nt);
+		cache_drop(w);
 		return 0;
 	}
 	r = take_layer(w, nt, blob, err);
@@ -312,10 +299,9 @@ static void walk_fini(struct oci_walk *w)
 		close(w->cache_fd);
 }
 
-int ckfs_oci_resolve(struct ckfs_archive *ar, const char *cache_dir,
-		     struct ckfs_err *err)
+int ckfs_oci_resolve(struct ckfs_archive *ar, struct ckfs_err *err)
 {
-	struct oci_walk w = { .cache_fd = -1, .cache_dir = cache_dir };
+	struct oci_walk w = { .cache_fd = -1 };
 	const struct ckfs_member *idx;
 	_cleanup_free_ char *json = NULL;
 	size_t len;
@@ -355,6 +341,10 @@ int ckfs_oci_resolve(struct ckfs_archive *ar, const char *cache_dir,
 	r = add_rw_diff(&w, err);
 	if (r < 0)
 		goto out;
+	if (!w.cache_used && w.cache_fd >= 0) {
+		close(w.cache_fd);
+		w.cache_fd = -1;
+	}
 	r = ckfs_archive_replace_index(ar, w.e, w.ne, steal_fd(&w.cache_fd),
 				       err);
 	w.ne = 0; /* the names now belong to the archive */

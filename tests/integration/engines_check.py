@@ -49,6 +49,7 @@ not usable here (skip), 2 usage error.
 
 import errno
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -663,23 +664,85 @@ def check_podman_network(report, ckfs, src, tmp):
     return mnt
 
 
+def patterned(mib, tail=123):
+    """@mib MiB that gzip shrinks, each MiB numbered (a misplaced MiB shows)."""
+    block = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(512))
+    out = io.BytesIO()
+    for i in range(mib):
+        out.write((b"MiB %08d" % i + block * 64)[:1 << 20])
+    out.write(block[:tail])
+    return out.getvalue()
+
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def check_big_gzip(report, ckfs, src, tmp):
+    """A gzip rootfs-diff.tar far larger than the daemon's memory is served
+    whole, from the private cache, with the daemon's RSS flat."""
+    data = patterned(96)
+    big = io.BytesIO()
+    with tarfile.open(fileobj=big, mode="w") as t:
+        add_bytes(t, "var/big.bin", data, 0o644)
+        add_bytes(t, "etc/after.txt", b"after the big one\n", 0o644)
+    path = os.path.join(tmp, "big-gzip.tar")
+    build_variant(src, path, {"rootfs-diff.tar":
+                              gzip.compress(big.getvalue(), 1, mtime=0)})
+    with lib_mount.mounted(ckfs, path, MOUNT_TIMEOUT) as mnt:
+        rd = os.path.join(mnt, "rootfs-diff")
+        before = vm_hwm_kib(mnt.proc.pid)
+        report.check("gzip rootfs-diff of 96 MiB: entries listed",
+                     lambda: differ(walk(rd), ["etc", "etc/after.txt", "var",
+                                               "var/big.bin"]))
+        report.check("gzip rootfs-diff of 96 MiB: var/big.bin has its size",
+                     lambda: differ(os.stat(os.path.join(rd, "var/big.bin")).st_size,
+                                    len(data)))
+        report.check("gzip rootfs-diff of 96 MiB: var/big.bin reads back byte for byte",
+                     lambda: differ(hashlib.sha256(read(os.path.join(rd, "var/big.bin")))
+                                    .hexdigest(), hashlib.sha256(data).hexdigest()))
+        with open(os.path.join(rd, "var/big.bin"), "rb") as f:
+            f.seek(77 << 20)
+            got = f.read(16)
+        report.check("gzip rootfs-diff of 96 MiB: a seek into MiB 77 finds it",
+                     lambda: differ(got, data[77 << 20:(77 << 20) + 16]))
+        report.check("gzip rootfs-diff of 96 MiB: the entry after it reads",
+                     lambda: differ(read(os.path.join(rd, "etc/after.txt")),
+                                    b"after the big one\n"))
+        grew = vm_hwm_kib(mnt.proc.pid) - before
+        report.check("gzip rootfs-diff of 96 MiB: decoded to the cache, not "
+                     "to memory (daemon peak RSS grew %d MiB)" % (grew >> 10),
+                     lambda: None if grew < (32 << 10) else
+                     "grew by %d KiB" % grew)
+        meta = meta_of(mnt)
+        report.check("gzip rootfs-diff of 96 MiB: metadata.json says gzip, no error",
+                     lambda: differ((meta["rootfs_diff"].get("compression"),
+                                     meta["rootfs_diff"].get("error")),
+                                    ("gzip", None)))
+    return mnt
+
+
 def check_broken(report, ckfs, src, tmp):
     """A rootfs-diff.tar that cannot be shown fails alone, with a reason."""
     big = io.BytesIO()
     with tarfile.open(fileobj=big, mode="w") as t:
-        add_bytes(t, "huge.bin", bytes(65 << 20), 0o644)
+        add_bytes(t, "huge.bin", patterned(24), 0o644)
     evil = io.BytesIO()
     with tarfile.open(fileobj=evil, mode="w") as t:
         add_bytes(t, "etc/ok.txt", b"fine\n", 0o644)
         add_bytes(t, "../escape.txt", b"outside\n", 0o644)
-    cases = (("gzip over 64 MiB", gzip.compress(big.getvalue(), 1, mtime=0),
-              "64 MiB"),
-             ("'..' entry", evil.getvalue(), "'..'"))
+    cases = (("gzip past cache_max=16M", gzip.compress(big.getvalue(), 1, mtime=0),
+              ("-o", "cache_max=16M"), "cache limit of 16.0 MiB (cache_max=16.0 MiB)"),
+             ("'..' entry", evil.getvalue(), (), "'..'"))
     mounts = []
-    for i, (what, layer, reason) in enumerate(cases):
+    for i, (what, layer, args, reason) in enumerate(cases):
         path = os.path.join(tmp, "broken-%d.tar" % i)
         build_variant(src, path, {"rootfs-diff.tar": layer})
-        with lib_mount.mounted(ckfs, path, MOUNT_TIMEOUT) as mnt:
+        with lib_mount.mounted(ckfs, path, MOUNT_TIMEOUT, args) as mnt:
             rd = os.path.join(mnt, "rootfs-diff")
             report.check("broken rootfs-diff (%s): rootfs-diff/ reads as EIO" % what,
                          lambda: expect_eio(lambda: os.listdir(rd)))
@@ -755,6 +818,7 @@ def main(argv):
                         ("cri-o", check_crio, (ckfs, podman, tmp)),
                         ("containerd", check_containerd, (ckfs, podman, tmp)),
                         ("broken", check_broken, (ckfs, podman, tmp)),
+                        ("big gzip", check_big_gzip, (ckfs, podman, tmp)),
                         ("podman network", check_podman_network,
                          (ckfs, podman, tmp)),
                         ("criu", check_criu, (ckfs, criu))):

@@ -12,7 +12,10 @@ oci-archive` of a `--create-image` checkpoint image would hold them:
      and a nested image index in between;
 and checks that each mounts to the same proc/ tree, byte for byte, and the
 same archive/ member list as the plain fixture; then that a layout with no
-checkpoint layer is refused with one line saying so.
+checkpoint layer is refused with one line saying so.  A gzip layer whose
+pages-1.img holds 96 MiB more (lib_bigtar) mounts to the same tree as
+that plain tar, decoded into the private cache: the daemon's peak RSS is
+no more than 32 MiB above the plain tar's after the same reads.
 
 With the real containerd fixture (ctr checkpoint + ctr images export; its
 truth is checked by the truth-containerd-oci test): its CRIU images blob
@@ -36,6 +39,7 @@ import tarfile
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib_bigtar  # noqa: E402
 import lib_tap  # noqa: E402
 from lib_tap import ok  # noqa: E402
 import lib_tree  # noqa: E402
@@ -83,6 +87,14 @@ def layout(path, layers, nested_index=False):
         add(tf, "index.json", json.dumps(top).encode())
         for hexd, data in sorted(blobs.items()):
             add(tf, "blobs/sha256/" + hexd, data)
+
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def snap(mnt):
@@ -152,6 +164,30 @@ def main():
                " (%d entries)" % len(base))
             for line in d[:10]:
                 print("# " + line)
+        big = os.path.join(tmp, "big.tar")
+        lib_bigtar.make_tar(plain, big, 96 << 20, where="sorted")
+        with open(big, "rb") as f:
+            big_gz = gzip.compress(f.read(), 1, mtime=0)
+        big_oci = os.path.join(tmp, "big-gzip-layer.oci.tar")
+        layout(big_oci, [("application/vnd.oci.image.layer.v1.tar+gzip", big_gz)])
+        del big_gz
+        with mounted(ckfs, big) as m:
+            want = snap(m)
+            hwm_plain = vm_hwm_kib(m.proc.pid)
+        with mounted(ckfs, big_oci) as m:
+            got = snap(m)
+            hwm_oci = vm_hwm_kib(m.proc.pid)
+        d = lib_tree.diff(want, got)
+        ok(not d and len(want) > 20,
+           "OCI layout, a gzip layer of %d MiB: proc/ and archive/ equal the "
+           "plain tar's" % (os.path.getsize(big) >> 20))
+        for line in d:
+            print("# " + line)
+        ok(hwm_oci - hwm_plain < 32 << 10,
+           "OCI layout, a gzip layer of %d MiB: decoded into the cache, not "
+           "memory" % (os.path.getsize(big) >> 20),
+           " (daemon peak RSS %d MiB, %d MiB for the plain tar)" %
+           (hwm_oci >> 10, hwm_plain >> 10))
         mnt_ok, rc, err = try_mount(ckfs, none)
         lines = [x for x in err.splitlines() if x.strip()]
         ok(not mnt_ok and rc != 0 and len(lines) == 1 and
