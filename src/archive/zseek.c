@@ -54,6 +54,7 @@
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader() */
 
 #include "archive/archive_i.h"
+#include "archive/zwalk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +76,6 @@
 #define ZS_SEEKABLE_MAGIC  0x8F92EAB1u
 #define ZS_SEEKTABLE_MAGIC 0x184D2A5Eu
 #define ZS_FOOTER	   9
-#define ZS_PEEK		   256
 #define ZS_AHEAD	   2 /* frames decoded ahead (1 with fewer than 4 slots) */
 #define ZS_STREAMS	   8 /* sequential readers told apart */
 #define ZS_SEQ_SLACK	   (256u << 10)
@@ -177,37 +177,6 @@ static int pread_full(int fd, void *buf, size_t len, uint64_t off)
 
 /* ---- the frame table ---- */
 
-/*
- * A few bytes of the file through a small buffer, so that walking small
- * blocks does not cost a system call each.
- */
-struct peek {
-	int fd;
-	uint64_t size;
-	uint64_t at;
-	size_t len;
-	unsigned char buf[ZS_PEEK];
-};
-
-/* Bytes [@pos, @pos + @n) (@n <= ZS_PEEK), or NULL past the end or on error. */
-static const unsigned char *peek(struct peek *p, uint64_t pos, size_t n)
-{
-	size_t want;
-
-	if (pos > p->size || n > p->size - pos)
-		return NULL;
-	if (pos >= p->at && pos + n <= p->at + p->len)
-		return p->buf + (pos - p->at);
-	want = p->size - pos < ZS_PEEK ? (size_t)(p->size - pos) : ZS_PEEK;
-	if (pread_full(p->fd, p->buf, want, pos) < 0) {
-		p->len = 0;
-		return NULL;
-	}
-	p->at = pos;
-	p->len = want;
-	return p->buf;
-}
-
 static int add_frame(struct ckfs_zseek *zs, uint64_t coff, uint64_t csize,
 		     uint64_t dsize)
 {
@@ -248,21 +217,10 @@ static void reset_table(struct ckfs_zseek *zs)
 	zs->dmax = zs->cmax = 0;
 }
 
-/*
- * The header of a zstd frame at @pos, if it is one we can decode alone:
- * no dictionary, a window the streaming decoder would accept too.
- */
-static bool frame_header(struct peek *pk, uint64_t pos, ZSTD_frameHeader *fh)
+/* A frame we can decode alone: no dictionary, a window we accept. */
+static bool usable(const ZSTD_frameHeader *fh)
 {
-	size_t avail = pk->size - pos < ZSTD_FRAMEHEADERSIZE_MAX
-			       ? (size_t)(pk->size - pos)
-			       : ZSTD_FRAMEHEADERSIZE_MAX;
-	const unsigned char *h = peek(pk, pos, avail);
-
-	if (!h || ZSTD_getFrameHeader(fh, h, avail) != 0)
-		return false;
-	return fh->frameType == ZSTD_frame && fh->dictID == 0 &&
-	       fh->windowSize <= (1ull << ZS_WINDOWLOG_MAX);
+	return fh->dictID == 0 && fh->windowSize <= (1ull << ZS_WINDOWLOG_MAX);
 }
 
 /*
@@ -271,59 +229,48 @@ static bool frame_header(struct peek *pk, uint64_t pos, ZSTD_frameHeader *fh)
  */
 static int walk_frames(struct ckfs_zseek *zs)
 {
-	struct peek pk = { .fd = zs->fd, .size = zs->fsize };
-	uint64_t pos = 0;
+	struct ckfs_zwalk *w = malloc(sizeof(*w));
+	struct ckfs_zunit u;
+	uint64_t start = 0, nblk = 0, blkmax = 0, dsize = 0;
+	int r = 0;
 
-	while (pos < zs->fsize) {
-		const unsigned char *h = peek(&pk, pos, 8);
-		ZSTD_frameHeader fh;
-		uint64_t p, nblk, blkmax;
-		int r;
-
-		if (!h)
-			return 0;
-		if ((le32(h) & ZSTD_MAGIC_SKIPPABLE_MASK) ==
-		    ZSTD_MAGIC_SKIPPABLE_START) {
-			pos += 8 + (uint64_t)le32(h + 4);
-			if (pos > zs->fsize)
-				return 0;
+	if (!w)
+		return -ENOMEM;
+	ckfs_zwalk_init(w, zs->fd, zs->fsize, 0);
+	for (;;) {
+		switch (ckfs_zwalk_next(w, &u)) {
+		case CKFS_ZU_END:
+			r = 1;
+			goto out;
+		case CKFS_ZU_BAD:
+			goto out;
+		case CKFS_ZU_SKIPPABLE:
+			continue;
+		case CKFS_ZU_FRAME:
+			if (!usable(&u.fh) ||
+			    u.fh.frameContentSize == ZSTD_CONTENTSIZE_UNKNOWN ||
+			    u.fh.frameContentSize > ZS_FRAME_MAX)
+				goto out;
+			start = u.off;
+			dsize = u.fh.frameContentSize;
+			nblk = 0;
+			blkmax = 2 + dsize / 512;
+			continue;
+		case CKFS_ZU_BLOCK:
+			if (++nblk > blkmax)
+				goto out;
+			if (!u.last)
+				continue;
+			r = add_frame(zs, start, u.end - start, dsize);
+			if (r <= 0)
+				goto out;
+			r = 0;
 			continue;
 		}
-		if (!frame_header(&pk, pos, &fh) ||
-		    fh.frameContentSize == ZSTD_CONTENTSIZE_UNKNOWN ||
-		    fh.frameContentSize > ZS_FRAME_MAX)
-			return 0;
-		/* blocks: 3-byte headers (last flag, type, size) */
-		p = pos + fh.headerSize;
-		blkmax = 2 + fh.frameContentSize / 512;
-		for (nblk = 0;; nblk++) {
-			const unsigned char *b = peek(&pk, p, 3);
-			uint32_t bh, type, bsize;
-
-			if (!b || nblk > blkmax)
-				return 0;
-			bh = (uint32_t)b[0] | (uint32_t)b[1] << 8 |
-			     (uint32_t)b[2] << 16;
-			type = (bh >> 1) & 3;
-			bsize = bh >> 3;
-			if (type == 3 || bsize > ZSTD_BLOCKSIZE_MAX)
-				return 0; /* reserved, or corrupt */
-			p += 3 + (type == 1 ? 1 : bsize); /* RLE: one byte */
-			if (p > zs->fsize)
-				return 0;
-			if (bh & 1)
-				break;
-		}
-		if (fh.checksumFlag)
-			p += 4;
-		if (p > zs->fsize)
-			return 0;
-		r = add_frame(zs, pos, p - pos, fh.frameContentSize);
-		if (r <= 0)
-			return r;
-		pos = p;
 	}
-	return 1;
+out:
+	free(w);
+	return r;
 }
 
 /*
@@ -333,7 +280,7 @@ static int walk_frames(struct ckfs_zseek *zs)
  */
 static int read_seek_table(struct ckfs_zseek *zs)
 {
-	struct peek pk = { .fd = zs->fd, .size = zs->fsize };
+	struct ckfs_zwalk *w = NULL;
 	unsigned char foot[ZS_FOOTER], head[8], *ent = NULL;
 	uint64_t tsize, tstart, coff = 0, i;
 	uint32_t nframes;
@@ -356,12 +303,15 @@ static int read_seek_table(struct ckfs_zseek *zs)
 	    le32(head) != ZS_SEEKTABLE_MAGIC || le32(head + 4) != tsize - 8)
 		return 0;
 	ent = malloc(chunk * esz);
-	if (!ent)
-		return -ENOMEM;
+	w = malloc(sizeof(*w));
+	if (!ent || !w) {
+		r = -ENOMEM;
+		goto out;
+	}
+	ckfs_zwalk_init(w, zs->fd, zs->fsize, 0);
 	for (i = 0; i < nframes; i++) {
 		uint64_t csize, dsize;
-		ZSTD_frameHeader fh;
-		const unsigned char *h;
+		struct ckfs_zunit u;
 
 		if (at == got) {
 			got = nframes - i < chunk ? (size_t)(nframes - i)
@@ -377,31 +327,33 @@ static int read_seek_table(struct ckfs_zseek *zs)
 		if (csize == 0 || csize > tstart - coff)
 			goto out; /* runs past the table */
 		/* each entry must describe the frame that is really there */
-		h = peek(&pk, coff, 8);
-		if (!h)
-			goto out;
-		if ((le32(h) & ZSTD_MAGIC_SKIPPABLE_MASK) ==
-		    ZSTD_MAGIC_SKIPPABLE_START) {
-			if (dsize != 0 || 8 + (uint64_t)le32(h + 4) != csize)
+		ckfs_zwalk_seek(w, coff);
+		switch (ckfs_zwalk_next(w, &u)) {
+		case CKFS_ZU_SKIPPABLE: /* nothing to read in it */
+			if (dsize != 0 || u.end - u.off != csize)
 				goto out;
-		} else if (!frame_header(&pk, coff, &fh) ||
-			   fh.headerSize + 3 > csize ||
-			   (fh.frameContentSize != ZSTD_CONTENTSIZE_UNKNOWN &&
-			    fh.frameContentSize != dsize) ||
-			   (dsize == 0 && fh.frameContentSize != 0)) {
+			break;
+		case CKFS_ZU_FRAME:
 			/* (a frame said to be empty must say so itself) */
-			goto out;
-		} else {
+			if (!usable(&u.fh) || u.fh.headerSize + 3 > csize ||
+			    (u.fh.frameContentSize != ZSTD_CONTENTSIZE_UNKNOWN &&
+			     u.fh.frameContentSize != dsize) ||
+			    (dsize == 0 && u.fh.frameContentSize != 0))
+				goto out;
 			r = add_frame(zs, coff, csize, dsize);
 			if (r <= 0)
 				goto out;
 			r = 0;
+			break;
+		default:
+			goto out;
 		}
 		coff += csize;
 	}
 	/* the frames end exactly where the table starts */
 	r = coff == tstart;
 out:
+	free(w);
 	free(ent);
 	if (r <= 0)
 		reset_table(zs);
