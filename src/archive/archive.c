@@ -478,24 +478,16 @@ static la_ssize_t cache_read(struct archive *a, void *data, const void **buf)
 {
 	struct ckfs_archive *ar = data;
 	int64_t avail = ckfs_stream_wait(ar->st, ar->ipos, 512);
-	size_t want, got = 0;
+	size_t got;
 
 	if (avail < 0) {
 		archive_set_error(a, EIO, "the decompression failed");
 		return -1;
 	}
-	want = avail < (int64_t)INDEX_BUF ? (size_t)avail : INDEX_BUF;
-	while (got < want) {
-		ssize_t n = pread(ckfs_stream_fd(ar->st), ar->ibuf + got,
-				  want - got, (off_t)(ar->ipos + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			archive_set_error(a, EIO, "cannot read the cache");
-			return -1;
-		}
-		got += (size_t)n;
+	got = avail < (int64_t)INDEX_BUF ? (size_t)avail : INDEX_BUF;
+	if (got && ckfs_stream_pread(ar->st, ar->ibuf, got, ar->ipos) < 0) {
+		archive_set_error(a, EIO, "cannot read the cache");
+		return -1;
 	}
 	ar->ipos += got;
 	*buf = ar->ibuf;
@@ -946,8 +938,6 @@ static int member_fd(struct ckfs_archive *ar, const struct ckfs_member *m)
 	struct ckfs_member *mm = (struct ckfs_member *)m;
 	int fd, expected = -1;
 
-	if (ar->st && m->fd < 0)
-		return ckfs_stream_fd(ar->st);
 	if (ar->kind == CKFS_ARCHIVE_TAR)
 		return m->fd >= 0 ? m->fd : ar->fd;
 	fd = __atomic_load_n(&mm->fd, __ATOMIC_ACQUIRE);
@@ -983,12 +973,8 @@ ssize_t ckfs_archive_pread(struct ckfs_archive *ar, const struct ckfs_member *m,
 
 		return n >= 0 && (size_t)n == len ? n : -EIO;
 	}
-	if (ar->st && m->fd < 0) {
-		int64_t got = ckfs_stream_wait(ar->st, m->data_off + off, len);
-
-		if (got < 0 || (uint64_t)got < len)
-			return -EIO;
-	}
+	if (ar->st && m->fd < 0)
+		return ckfs_stream_pread(ar->st, buf, len, m->data_off + off);
 	fd = member_fd(ar, m);
 	if (fd < 0)
 		return fd;
@@ -1008,8 +994,9 @@ ssize_t ckfs_archive_pread(struct ckfs_archive *ar, const struct ckfs_member *m,
 	return (ssize_t)done;
 }
 
-int ckfs_archive_locate(struct ckfs_archive *ar, const struct ckfs_member *m,
-			uint64_t off, uint64_t len, struct ckfs_seg *seg)
+int64_t ckfs_archive_locate(struct ckfs_archive *ar,
+			    const struct ckfs_member *m, uint64_t off,
+			    uint64_t len, struct ckfs_seg *seg)
 {
 	int fd;
 
@@ -1018,19 +1005,17 @@ int ckfs_archive_locate(struct ckfs_archive *ar, const struct ckfs_member *m,
 		return -EIO;
 	if (ar->zs || ar->kind != CKFS_ARCHIVE_TAR)
 		return -ENOTSUP;
-	if (ar->st && m->fd < 0) {
-		int64_t got = ckfs_stream_wait(ar->st, m->data_off + off, len);
-
-		if (got < 0 || (uint64_t)got < len)
-			return -EIO;
-	}
+	if (len == 0)
+		return -EINVAL;
+	if (ar->st && m->fd < 0)
+		return ckfs_stream_locate(ar->st, m->data_off + off, len, seg);
 	fd = member_fd(ar, m);
 	if (fd < 0)
 		return fd;
 	seg->fd = fd;
 	seg->off = m->data_off + off;
 	seg->len = len;
-	return 0;
+	return (int64_t)len;
 }
 
 int ckfs_archive_read_all(struct ckfs_archive *ar, const struct ckfs_member *m,

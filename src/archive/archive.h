@@ -210,16 +210,20 @@ struct ckfs_seg {
 };
 
 /*
- * ckfs_archive_locate() - where bytes [@off, @off + @len) of @m lie, a
- * range that must lie inside the member: 0 and one file range in *@seg
- * (its fd stays open until ckfs_archive_free()).  For a compressed tar it
- * waits, as ckfs_archive_pread() does, until the range is decoded into the
- * cache.  Returns -ENOTSUP when the bytes are not one range of a file that
- * stays as it is (a multi-frame zstd archive, a directory input), -EIO
- * where ckfs_archive_pread() would fail.
+ * ckfs_archive_locate() - where the bytes [@off, @off + @len) of @m lie,
+ * a range (not empty) that must lie inside the member: the file range in
+ * *@seg holding the first of them (its fd stays open until
+ * ckfs_archive_free()), and how many it holds, 1 to @len: all of them but
+ * in a compressed tar, where they may be partly in the cache and partly,
+ * as raw zstd blocks, in the archive file.  For a compressed tar it waits,
+ * as ckfs_archive_pread() does, until the range is decoded.  Returns
+ * -ENOTSUP when the bytes are not in a file that stays as it is (a
+ * multi-frame zstd archive, a directory input), -EIO where
+ * ckfs_archive_pread() would fail.
  */
-int ckfs_archive_locate(struct ckfs_archive *ar, const struct ckfs_member *m,
-			uint64_t off, uint64_t len, struct ckfs_seg *seg);
+int64_t ckfs_archive_locate(struct ckfs_archive *ar,
+			    const struct ckfs_member *m, uint64_t off,
+			    uint64_t len, struct ckfs_seg *seg);
 
 /*
  * ckfs_archive_read_all() - read a whole member into a new buffer, refusing

@@ -48,8 +48,6 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 /* Stop the decoder, close the cache (which frees it) and free; NULL ok. */
 void ckfs_stream_free(struct ckfs_stream *st);
 
-/* The cache file: byte i of the decoded stream is at offset i. */
-int ckfs_stream_fd(const struct ckfs_stream *st);
 
 /*
  * ckfs_stream_wait() - wait until at least @want bytes are decoded from
@@ -59,6 +57,23 @@ int ckfs_stream_fd(const struct ckfs_stream *st);
  * or failed a checksum.
  */
 int64_t ckfs_stream_wait(struct ckfs_stream *st, uint64_t pos, uint64_t want);
+
+/*
+ * ckfs_stream_pread() - wait until decoded bytes [@pos, @pos + @len) are
+ * ready and read them: from the cache file (byte i of the decoded stream
+ * at offset i), or from the archive file where they are a raw zstd block.
+ * Returns @len, or -EIO (as ckfs_stream_wait() fails, or short).
+ */
+ssize_t ckfs_stream_pread(struct ckfs_stream *st, void *buf, size_t len,
+			  uint64_t pos);
+
+/*
+ * ckfs_stream_locate() - wait as ckfs_stream_pread() does, then the file
+ * range where the first of those bytes lie, in *@seg (the cache's or the
+ * archive's fd).  Returns the bytes placed there (1 to @len), or -EIO.
+ */
+int64_t ckfs_stream_locate(struct ckfs_stream *st, uint64_t pos, uint64_t len,
+			   struct ckfs_seg *seg);
 
 /* ckfs_stream_wait_end() - wait until the decode has ended. */
 void ckfs_stream_wait_end(struct ckfs_stream *st);

@@ -17,15 +17,30 @@
  * cache: no read succeeds afterwards, since the data cannot be trusted.
  * The cache never grows past its limit: the decode stops there (-EOVERFLOW).
  *
+ * Raw zstd blocks (what zstd stores of incompressible data, such as
+ * random or encrypted memory) are not copied into the cache: their bytes
+ * are the archive's own, so a read is served from the archive file there
+ * (and spliced from it).  The decoder finds them by walking the block
+ * headers a little ahead of itself (zwalk.c); it feeds libzstd up to a raw
+ * block's content, notes where in the decoded stream that content starts,
+ * feeds the content, and checks the bytes that came out against the file
+ * before the writer skips them.  Where the walk and the decoder disagree,
+ * the walk stops and everything is cached as before.  This halves the
+ * cost of an incompressible stream and keeps it out of memory.  The map
+ * of raw extents is the one thing that grows with the archive (24 bytes a
+ * block of at least RAW_MIN, RAW_EXTS_MAX of them at most: 6 MiB, for 32
+ * GiB of raw data); past that, raw blocks are cached too.
+ *
  * Memory is fixed: the input buffer and RING_SLOTS output buffers, plus
  * the decoder's own state (for zstd at most a 128 MiB window,
- * ZSTD_d_windowLogMax 27; Podman's is 8 MiB).
+ * ZSTD_d_windowLogMax 27; Podman's is 8 MiB), plus that map.
  *
  * All decoder and writer state lives in struct ckfs_stream, never on a
  * thread's stack between chunks, so both threads can be stopped at a chunk
  * boundary and started again later (across a fork()).
  */
 #include "archive/archive_i.h"
+#include "archive/zwalk.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -47,8 +62,20 @@
 #define IN_SLOTS	   3
 #define OUT_BUF		   (1u << 20)
 #define RING_SLOTS	   4
-#define ZSTD_WINDOWLOG_MAX 27
+#define DEC_WINDOWLOG_MAX 27
 #define PROGRESS_NS	   250000000ull
+#define RAW_MIN		   (16u << 10) /* a raw block worth leaving in place */
+#define RAW_NONE	   UINT64_MAX
+#define SLOT_RAW_MAX	   (OUT_BUF / RAW_MIN)
+#define RMAP_CHUNK	   4096
+#define RMAP_CHUNKS	   64
+#define RAW_EXTS_MAX	   (RMAP_CHUNK * RMAP_CHUNKS)
+
+/* Decoded bytes [out, out + len) are the archive's bytes [in, in + len). */
+struct raw_ext {
+	uint64_t out, in;
+	uint64_t len;
+};
 
 struct ckfs_stream {
 	/* set at creation, then read-only */
@@ -73,6 +100,15 @@ struct ckfs_stream {
 	z_stream zs;
 	bool zs_init;
 	struct archive *la; /* xz, bzip2 */
+	uint64_t dec_out;   /* decoded bytes before the slot being filled */
+	struct ring_slot *cur; /* that slot */
+	/* raw zstd blocks: the walk, and the next one (raw_in RAW_NONE) */
+	struct ckfs_zwalk *zw; /* NULL once stopped */
+	uint64_t raw_in, raw_out;
+	uint32_t raw_len;
+	bool raw_inside;       /* its content is being fed */
+	uint64_t nraw;	       /* raw extents noted, at most RAW_EXTS_MAX */
+	unsigned char *vbuf;   /* a raw block read back, to check it */
 	int pend_err;	    /* an error to report after the last bytes */
 	char pend_msg[CKFS_ERR_MSG_MAX - 64];
 	uint64_t t0, last_report; /* the writer's */
@@ -87,6 +123,9 @@ struct ckfs_stream {
 	struct ring_slot {
 		unsigned char *buf;
 		size_t n;
+		/* the bytes of @buf that are raw zstd blocks, in order */
+		struct raw_ext raw[SLOT_RAW_MAX];
+		size_t nraw;
 		int err;
 		uint64_t in_done;
 		char msg[CKFS_ERR_MSG_MAX - 64];
@@ -117,6 +156,14 @@ struct ckfs_stream {
 
 	pthread_t thread, wthread, rthread;
 	bool thread_live, wthread_live, rthread_live;
+
+	/*
+	 * The raw extents, in order: appended by the writer before it
+	 * publishes the bytes they are in, read by anyone after (rmap_n is
+	 * stored with release, loaded with acquire).  Chunks never move.
+	 */
+	struct raw_ext *rmap[RMAP_CHUNKS];
+	uint64_t rmap_n;
 
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t cond;  /* ready moved, or the decode ended */
@@ -261,6 +308,127 @@ static void *reader_main(void *arg)
 typedef size_t (*decode_fn)(struct ckfs_stream *st, int *err, char *msg,
 			    size_t msz);
 
+/* ---- raw zstd blocks ---- */
+
+static void raw_stop(struct ckfs_stream *st)
+{
+	free(st->zw);
+	st->zw = NULL;
+	st->raw_in = RAW_NONE;
+	st->raw_inside = false;
+}
+
+/*
+ * Walk on to the next raw block worth leaving in place whose content the
+ * decoder, now at file offset @at, has not reached: a few units past @at
+ * at a time, so the decoder is never held up long; raw_in stays RAW_NONE
+ * until one is found (the decoder asks again once it has passed the walk).
+ */
+static void raw_next(struct ckfs_stream *st, uint64_t at)
+{
+	struct ckfs_zunit u;
+
+	st->raw_in = RAW_NONE;
+	st->raw_inside = false;
+	for (int i = 0; st->zw && (i < 64 || st->zw->pos <= at); i++) {
+		switch (ckfs_zwalk_next(st->zw, &u)) {
+		case CKFS_ZU_BLOCK:
+			if (u.type != CKFS_ZB_RAW || u.size < RAW_MIN ||
+			    u.data_off < at)
+				continue;
+			st->raw_in = u.data_off;
+			st->raw_len = u.size;
+			return;
+		case CKFS_ZU_SKIPPABLE:
+		case CKFS_ZU_FRAME:
+			continue;
+		default:
+			raw_stop(st); /* the end, or framing the walk doubts */
+			return;
+		}
+	}
+}
+
+/*
+ * The decoded bytes of a raw block are the file's bytes: checked against
+ * the input slot when the block is all in it (the decoder has just fed it
+ * from there), else against the file.
+ */
+static bool raw_same(struct ckfs_stream *st, const unsigned char *out)
+{
+	uint64_t in0 = st->in_pos - st->in_len;
+	size_t done = 0;
+
+	if (st->raw_in >= in0 && st->raw_in + st->raw_len <= st->in_pos)
+		return memcmp(out, st->in + (st->raw_in - in0),
+			      st->raw_len) == 0;
+
+	while (done < st->raw_len) {
+		ssize_t n = pread(st->in_fd, st->vbuf + done,
+				  st->raw_len - done,
+				  (off_t)(st->raw_in + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		done += (size_t)n;
+	}
+	return memcmp(out, st->vbuf, st->raw_len) == 0;
+}
+
+/*
+ * After a decode step that consumed the input up to @at (a file offset),
+ * with @out as it now is.  Returns true when the slot must end here, so
+ * that the raw block coming next starts a slot (it must fit in one).
+ */
+static bool raw_step(struct ckfs_stream *st, const ZSTD_outBuffer *out,
+		     uint64_t at)
+{
+	uint64_t lim;
+
+	if (!st->zw)
+		return false;
+	if (st->raw_in == RAW_NONE) {
+		if (at >= st->zw->pos)
+			raw_next(st, at); /* the decoder caught up */
+		return false;
+	}
+	lim = st->raw_inside ? st->raw_in + st->raw_len : st->raw_in;
+	if (at < lim)
+		return false;
+	if (at > lim) {
+		raw_stop(st); /* it went past: the walk is not its framing */
+		return false;
+	}
+	if (!st->raw_inside) {
+		/* all before the block is out unless the slot is full */
+		if (out->pos == out->size)
+			return false;
+		if (out->size - out->pos < st->raw_len)
+			return true;
+		st->raw_out = st->dec_out + out->pos;
+		st->raw_inside = true;
+		return false;
+	}
+	/* the content was fed: its bytes must all be out, in this slot */
+	if (st->dec_out + out->pos == st->raw_out + st->raw_len &&
+	    st->cur->nraw < SLOT_RAW_MAX && st->nraw < RAW_EXTS_MAX &&
+	    raw_same(st, (const unsigned char *)out->dst +
+				 (st->raw_out - st->dec_out))) {
+		st->cur->raw[st->cur->nraw++] = (struct raw_ext){
+			.out = st->raw_out,
+			.in = st->raw_in,
+			.len = st->raw_len,
+		};
+		st->nraw++;
+		raw_next(st, at);
+		return false;
+	}
+	raw_stop(st);
+	return false;
+}
+
 static size_t decode_zstd(struct ckfs_stream *st, int *err, char *msg,
 			  size_t msz)
 {
@@ -269,6 +437,7 @@ static size_t decode_zstd(struct ckfs_stream *st, int *err, char *msg,
 	while (out.pos < out.size) {
 		ZSTD_inBuffer in;
 		size_t before = out.pos, ret;
+		uint64_t in0; /* the file offset of st->in[0] */
 		int r = refill(st);
 
 		if (r < 0) {
@@ -279,6 +448,16 @@ static size_t decode_zstd(struct ckfs_stream *st, int *err, char *msg,
 		in = (ZSTD_inBuffer){ st->in, st->in_len, st->in_off };
 		if (in.pos == in.size && st->zret == 0)
 			break; /* every frame complete, no more input */
+		in0 = st->in_pos - st->in_len;
+		if (st->raw_in != RAW_NONE) {
+			/* stop at the raw block's content, or at its end */
+			uint64_t lim = st->raw_inside
+					       ? st->raw_in + st->raw_len
+					       : st->raw_in;
+
+			if (lim >= in0 + in.pos && lim - in0 < in.size)
+				in.size = (size_t)(lim - in0);
+		}
 		ret = ZSTD_decompressStream(st->zd, &out, &in);
 		st->in_off = in.pos;
 		if (ZSTD_isError(ret)) {
@@ -288,7 +467,7 @@ static size_t decode_zstd(struct ckfs_stream *st, int *err, char *msg,
 				snprintf(
 					msg, msz,
 					"zstd stream needs a window larger than %u MiB; refusing it",
-					1u << (ZSTD_WINDOWLOG_MAX - 20));
+					1u << (DEC_WINDOWLOG_MAX - 20));
 			else
 				snprintf(msg, msz, "corrupt zstd stream: %s",
 					 ZSTD_getErrorName(ret));
@@ -297,6 +476,8 @@ static size_t decode_zstd(struct ckfs_stream *st, int *err, char *msg,
 			break;
 		}
 		st->zret = ret;
+		if (raw_step(st, &out, in0 + in.pos))
+			break;
 		if (in.pos == in.size && st->in_eof && ret != 0 &&
 		    out.pos == before) {
 			snprintf(
@@ -538,6 +719,8 @@ static void *decoder_main(void *arg)
 
 		sl = &st->ring[i % RING_SLOTS];
 		st->out = sl->buf;
+		st->cur = sl;
+		sl->nraw = 0;
 		sl->err = 0;
 		sl->msg[0] = '\0';
 		sl->n = derr_pending(st, &sl->err, sl->msg, sizeof(sl->msg))
@@ -545,6 +728,7 @@ static void *decoder_main(void *arg)
 				: decode(st, &sl->err, sl->msg,
 					 sizeof(sl->msg));
 		sl->in_done = st->in_pos - (st->in_len - st->in_off);
+		st->dec_out += sl->n;
 		if (sl->n && sl->err) {
 			/* for after these bytes: the next slot is the last */
 			keep_error(st, sl->err, sl->msg);
@@ -582,6 +766,54 @@ static void publish(struct ckfs_stream *st, uint64_t ready, size_t n,
 	if (st->waiters)
 		pthread_cond_broadcast(&st->cond);
 	pthread_mutex_unlock(&st->lock);
+}
+
+/* Note a raw extent in the map; false if it cannot be (then cache it). */
+static bool map_add(struct ckfs_stream *st, const struct raw_ext *e)
+{
+	uint64_t n = st->rmap_n; /* only the writer stores it */
+	struct raw_ext **chunk = &st->rmap[n / RMAP_CHUNK];
+
+	if (n >= RAW_EXTS_MAX)
+		return false;
+	if (!*chunk && !(*chunk = malloc(RMAP_CHUNK * sizeof(**chunk))))
+		return false;
+	(*chunk)[n % RMAP_CHUNK] = *e;
+	__atomic_store_n(&st->rmap_n, n + 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+/*
+ * Write the first @n bytes of slot @sl, decoded bytes [@ready, @ready +
+ * @n), to the cache, but for its raw blocks, which go to the map instead.
+ */
+static int write_slot(struct ckfs_stream *st, const struct ring_slot *sl,
+		      size_t n, uint64_t ready)
+{
+	size_t at = 0;
+	int r;
+
+	for (size_t i = 0; i < sl->nraw; i++) {
+		struct raw_ext e = sl->raw[i];
+		size_t from = (size_t)(e.out - ready);
+
+		if (from >= n)
+			break;
+		if (e.len > n - from)
+			e.len = n - from; /* cut by the cache limit */
+		if (!map_add(st, &e))
+			continue; /* its bytes are written with the rest */
+		if (from > at) {
+			r = ckfs_cache_write(st->cache_fd, sl->buf + at,
+					     from - at, ready + at);
+			if (r < 0)
+				return r;
+		}
+		at = from + (size_t)e.len;
+	}
+	/* (ending in a raw block, the file still grows to the decoded size) */
+	return ckfs_cache_write(st->cache_fd, sl->buf + at, n - at,
+				ready + at);
 }
 
 /* The writer: empties ring slots into the cache file, in order. */
@@ -623,15 +855,13 @@ static void *writer_main(void *arg)
 				msg, sizeof(msg),
 				"decompresses to more than the cache limit of %s (%s); stopped after %s",
 				a, st->limit_why, b);
-			r = n ? ckfs_cache_write(st->cache_fd, sl->buf, n,
-						 ready)
-			      : 0;
+			r = n ? write_slot(st, sl, n, ready) : 0;
 			if (r == 0)
 				publish(st, ready, n, sl->in_done);
 			writer_end(st, -EOVERFLOW, msg);
 			return NULL;
 		}
-		r = ckfs_cache_write(st->cache_fd, sl->buf, n, ready);
+		r = write_slot(st, sl, n, ready);
 		if (r < 0) {
 			snprintf(msg, sizeof(msg), "cannot write the cache: %s",
 				 strerror(-r));
@@ -751,8 +981,17 @@ static int init_decoder(struct ckfs_stream *st, struct ckfs_err *err)
 		st->zd = ZSTD_createDCtx();
 		if (!st->zd ||
 		    ZSTD_isError(ZSTD_DCtx_setParameter(
-			    st->zd, ZSTD_d_windowLogMax, ZSTD_WINDOWLOG_MAX)))
+			    st->zd, ZSTD_d_windowLogMax, DEC_WINDOWLOG_MAX)))
 			return ckfs_err_set(err, -ENOMEM, "out of memory");
+		/* without these, raw blocks are simply cached */
+		st->zw = malloc(sizeof(*st->zw));
+		st->vbuf = malloc(ZSTD_BLOCKSIZE_MAX);
+		if (st->zw && st->vbuf) {
+			ckfs_zwalk_init(st->zw, st->in_fd, st->in_size, 0);
+			raw_next(st, 0);
+		} else {
+			raw_stop(st);
+		}
 		return 0;
 	case CKFS_COMP_GZIP:
 		/* 15 + 16: a gzip wrapper, with its CRC-32 and ISIZE checked */
@@ -803,6 +1042,7 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 	st->in_size = size;
 	st->comp = comp;
 	st->cache_fd = -1;
+	st->raw_in = RAW_NONE;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	pthread_mutex_init(&st->ring_lock, NULL);
@@ -888,6 +1128,10 @@ void ckfs_stream_free(struct ckfs_stream *st)
 		inflateEnd(&st->zs);
 	if (st->la)
 		archive_read_free(st->la);
+	free(st->zw);
+	free(st->vbuf);
+	for (size_t i = 0; i < RMAP_CHUNKS; i++)
+		free(st->rmap[i]);
 	if (st->cache_fd >= 0)
 		close(st->cache_fd);
 	pthread_cond_destroy(&st->ring_cond);
@@ -902,9 +1146,83 @@ void ckfs_stream_free(struct ckfs_stream *st)
 	free(st);
 }
 
-int ckfs_stream_fd(const struct ckfs_stream *st)
+/*
+ * Where decoded byte @pos lies (it must be published): the archive file
+ * in a raw extent, else the cache; and how many bytes from there on, up to
+ * @len, lie the same way.
+ */
+static uint64_t map_find(const struct ckfs_stream *st, uint64_t pos,
+			 uint64_t len, int *fd, uint64_t *off)
 {
-	return st->cache_fd;
+	uint64_t n = __atomic_load_n(&st->rmap_n, __ATOMIC_ACQUIRE);
+	uint64_t lo = 0, hi = n;
+	const struct raw_ext *e;
+
+	/* the first extent that ends after @pos */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		e = &st->rmap[mid / RMAP_CHUNK][mid % RMAP_CHUNK];
+		if (e->out + e->len <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n) {
+		e = &st->rmap[lo / RMAP_CHUNK][lo % RMAP_CHUNK];
+		if (e->out <= pos) {
+			*fd = st->in_fd;
+			*off = e->in + (pos - e->out);
+			return len < e->out + e->len - pos ? len
+							   : e->out + e->len - pos;
+		}
+		if (len > e->out - pos)
+			len = e->out - pos;
+	}
+	*fd = st->cache_fd;
+	*off = pos;
+	return len;
+}
+
+ssize_t ckfs_stream_pread(struct ckfs_stream *st, void *buf, size_t len,
+			  uint64_t pos)
+{
+	int64_t got = ckfs_stream_wait(st, pos, len);
+	size_t done = 0;
+
+	if (got < 0 || (uint64_t)got < len)
+		return -EIO;
+	while (done < len) {
+		uint64_t off;
+		int fd;
+		size_t run = (size_t)map_find(st, pos + done, len - done, &fd,
+					      &off);
+
+		while (run) {
+			ssize_t n = pread(fd, (char *)buf + done, run,
+					  (off_t)off);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return -EIO;
+			done += (size_t)n;
+			off += (uint64_t)n;
+			run -= (size_t)n;
+		}
+	}
+	return (ssize_t)done;
+}
+
+int64_t ckfs_stream_locate(struct ckfs_stream *st, uint64_t pos, uint64_t len,
+			   struct ckfs_seg *seg)
+{
+	int64_t got = ckfs_stream_wait(st, pos, len);
+
+	if (got < 0 || (uint64_t)got < len)
+		return -EIO;
+	seg->len = map_find(st, pos, len, &seg->fd, &seg->off);
+	return (int64_t)seg->len;
 }
 
 int64_t ckfs_stream_wait(struct ckfs_stream *st, uint64_t pos, uint64_t want)

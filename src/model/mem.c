@@ -429,17 +429,18 @@ int ckfs_proc_mem_segs(struct ckfs_proc *p, uint64_t va, uint64_t len,
 		struct ckfs_mem_ext e;
 		struct ckfs_seg s = { .fd = -1 };
 		uint64_t a = va + done;
-		int r;
+		int64_t r;
 
 		if (ckfs_proc_mem_extent(p, a, &e) < 0 || e.len == 0)
 			return -EIO;
 		s.len = e.len < len - done ? e.len : len - done;
 		switch (e.src) {
 		case CKFS_MEM_PAGES:
+			/* s.len: what it places, maybe less (a raw block) */
 			r = ckfs_archive_locate(p->ck->ar, e.member,
 						e.off + (a - e.va), s.len, &s);
 			if (r < 0)
-				return r;
+				return (int)r;
 			break;
 		case CKFS_MEM_FILE: /* zeros past the file's end */
 		case CKFS_MEM_LOST:

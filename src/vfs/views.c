@@ -56,20 +56,26 @@ static ssize_t member_segs(struct ckfs_node *n, struct ckfs_seg *seg,
 {
 	struct ckfs_archive *ar = (struct ckfs_archive *)(uintptr_t)n->arg;
 	const struct ckfs_member *m = n->ptr;
-	int r;
+	size_t k = 0, done = 0;
 
 	if (off >= m->size || len == 0) {
 		*nseg = 0;
 		return 0;
 	}
-	if (*nseg == 0)
-		return -ENOTSUP;
 	if (len > m->size - off)
 		len = (size_t)(m->size - off);
-	r = ckfs_archive_locate(ar, m, off, len, seg);
-	if (r < 0)
-		return r;
-	*nseg = 1;
+	while (done < len) {
+		int64_t r;
+
+		if (k == *nseg)
+			return -ENOTSUP; /* in too many pieces: copy it */
+		r = ckfs_archive_locate(ar, m, off + done, len - done,
+					&seg[k++]);
+		if (r < 0)
+			return (ssize_t)r;
+		done += (size_t)r;
+	}
+	*nseg = k;
 	return (ssize_t)len;
 }
 
