@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/strbuf.h"
 #include "fuse/idle.h"
 #include "fuse/ops.h"
 #include "model/model.h"
@@ -119,40 +120,32 @@ static long parse_seconds(const char *s)
 	return (long)v;
 }
 
-static void human(char *buf, size_t sz, uint64_t v)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	snprintf(buf, sz, u ? "%.1f %s" : "%.0f %s", d, unit[u]);
-}
-
 static int mounted_flag; /* atomic: the mount exists */
 
 /*
  * Progress of a background decode, on a terminal in the foreground only:
  * one line rewritten in place, then a summary (or nothing, if the decode
- * was too short to report at all).
+ * was too short to report at all).  @arg is the archive's path: a decode
+ * of something else in it (an OCI layer) is named.
  */
 static void show_progress(void *arg, const struct ckfs_archive_progress *p)
 {
 	double secs = (double)p->elapsed_ns / 1e9;
-	char out[32], in[32], rate[32];
+	char out[32], in[32], rate[32], what[64];
 
-	human(out, sizeof(out), p->out_done);
-	human(in, sizeof(in), p->in_total);
-	human(rate, sizeof(rate),
-	      secs > 0 ? (uint64_t)(p->out_done / secs) : 0);
+	ckfs_human_size(out, sizeof(out), p->out_done);
+	ckfs_human_size(in, sizeof(in), p->in_total);
+	ckfs_human_size(rate, sizeof(rate),
+			secs > 0 ? (uint64_t)(p->out_done / secs) : 0);
+	snprintf(what, sizeof(what), "%s%s%s",
+		 p->path && strcmp(p->path, arg) != 0 ? p->path : "",
+		 p->path && strcmp(p->path, arg) != 0 ? ", " : "",
+		 p->compression);
 	if (p->finished) {
 		if (p->error == 0)
 			fprintf(stderr,
 				"\rcheckpointfs: %s: %s decompressed in %.1f s (%s/s)\033[K\n",
-				p->compression, out, secs, rate);
+				what, out, secs, rate);
 		else if (__atomic_load_n(&mounted_flag, __ATOMIC_ACQUIRE) &&
 			 p->message)
 			fprintf(stderr, "\rcheckpointfs: %s\033[K\n",
@@ -164,7 +157,7 @@ static void show_progress(void *arg, const struct ckfs_archive_progress *p)
 	if (p->in_done && p->in_total >= p->in_done)
 		fprintf(stderr,
 			"\rcheckpointfs: %s: %.0f%% of %s read, %s decompressed, %s/s, ETA %.0f s\033[K",
-			p->compression,
+			what,
 			100.0 * (double)p->in_done / (double)p->in_total, in,
 			out, rate,
 			secs * (double)(p->in_total - p->in_done) /
@@ -172,7 +165,7 @@ static void show_progress(void *arg, const struct ckfs_archive_progress *p)
 	else
 		fprintf(stderr,
 			"\rcheckpointfs: %s: %s decompressed, %s/s\033[K",
-			p->compression, out, rate);
+			what, out, rate);
 }
 
 static void usage(FILE *f)
@@ -298,8 +291,10 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 		/* a directory's archives open in the daemon: no progress */
-		if (opts.foreground && isatty(STDERR_FILENO) && !ckpt_dir)
+		if (opts.foreground && isatty(STDERR_FILENO) && !ckpt_dir) {
 			aopts.progress = show_progress;
+			aopts.progress_arg = apath;
+		}
 		if (ckfs_archive_set_opts(&aopts) < 0) {
 			fprintf(stderr, "checkpointfs: out of memory\n");
 			goto out;

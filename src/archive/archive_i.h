@@ -48,7 +48,6 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 /* Stop the decoder, close the cache (which frees it) and free; NULL ok. */
 void ckfs_stream_free(struct ckfs_stream *st);
 
-
 /*
  * ckfs_stream_wait() - wait until at least @want bytes are decoded from
  * @pos on (fewer if the stream ends first).  Returns the number of decoded
@@ -159,23 +158,27 @@ struct ckfs_cache_limit {
 int ckfs_cache_open(const struct ckfs_archive_opts *opts,
 		    struct ckfs_cache_limit *lim, struct ckfs_err *err);
 
-/* ckfs_cache_human() - @v as "512 B", "1.5 MiB", "2.0 GiB" ... */
-void ckfs_cache_human(char *buf, size_t sz, uint64_t v);
+/* Where compressed nested tars are decoded, one after the other. */
+struct ckfs_nested_cache {
+	int fd;	       /* a ckfs_cache_open() file, or -1 for none yet */
+	uint64_t base; /* where the next decoded tar starts in it */
+	struct ckfs_cache_limit lim; /* it may not grow past lim.bytes */
+	const char *label;	     /* shown in progress reports; NULL: none */
+};
 
 /*
  * nested.c: ckfs_nested_open_in() - ckfs_nested_open(), but a compressed
- * @m is decoded into the caller's cache file *@cache_fd from @base on (the
- * file kept within *@lim), not into a cache of its own.  If *@cache_fd is
- * -1 and a cache is needed, one is opened (ckfs_cache_open()) and stored
- * in *@cache_fd and *@lim; the caller closes it.  The entries' data_off
- * are then relative to @base; ckfs_nested_decoded() says how many bytes
- * of the file the decoded tar took (0: @m was not compressed, and nothing
- * was written).
+ * @m is decoded into @cache's file from @cache->base on (opened first, if
+ * @cache->fd is -1; the caller closes it), not into a cache of its own,
+ * and the decode reports its progress as the archive's own does
+ * (ckfs_archive_opts.progress), named @cache->label.  The entries'
+ * data_off are then relative to @cache->base; ckfs_nested_decoded() says
+ * how many bytes of the file the decoded tar took (0: @m was not
+ * compressed, and nothing was written).
  */
 struct ckfs_nested;
 int ckfs_nested_open_in(struct ckfs_archive *ar, const struct ckfs_member *m,
-			int *cache_fd, uint64_t base,
-			struct ckfs_cache_limit *lim,
+			struct ckfs_nested_cache *cache,
 			struct ckfs_nested **out, struct ckfs_err *err);
 uint64_t ckfs_nested_decoded(const struct ckfs_nested *nt);
 

@@ -17,6 +17,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "base/strbuf.h"
+
 #define CACHE_BLOCK 4096
 
 static uint64_t half_ram(void)
@@ -69,22 +71,6 @@ static int open_in_dir(const char *dir, struct ckfs_err *err)
 	return fd;
 }
 
-void ckfs_cache_human(char *buf, size_t sz, uint64_t v)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, sz, "%llu B", (unsigned long long)v);
-	else
-		snprintf(buf, sz, "%.1f %s", d, unit[u]);
-}
-
 int ckfs_cache_open(const struct ckfs_archive_opts *opts,
 		    struct ckfs_cache_limit *lim, struct ckfs_err *err)
 {
@@ -111,14 +97,15 @@ int ckfs_cache_open(const struct ckfs_archive_opts *opts,
 		char a[32];
 
 		lim->bytes = opts->cache_max;
-		ckfs_cache_human(a, sizeof(a), lim->bytes);
+		ckfs_human_size(a, sizeof(a), lim->bytes);
 		snprintf(lim->why, sizeof(lim->why), "cache_max=%s", a);
 	} else {
 		lim->bytes = dflt;
-		snprintf(lim->why, sizeof(lim->why), "%s",
-			 opts->cache_dir
-				 ? "the free space in cache_dir; set -o cache_max=SIZE"
-				 : "half of the RAM; set -o cache_dir=DIR or -o cache_max=SIZE");
+		snprintf(
+			lim->why, sizeof(lim->why), "%s",
+			opts->cache_dir
+				? "the free space in cache_dir; set -o cache_max=SIZE"
+				: "half of the RAM; set -o cache_dir=DIR or -o cache_max=SIZE");
 	}
 	return fd;
 }

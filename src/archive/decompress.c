@@ -57,19 +57,20 @@
 #include <zstd_errors.h>
 
 #include "base/mem.h"
+#include "base/strbuf.h"
 
-#define IN_BUF		   (1u << 20)
-#define IN_SLOTS	   3
-#define OUT_BUF		   (1u << 20)
-#define RING_SLOTS	   4
+#define IN_BUF		  (1u << 20)
+#define IN_SLOTS	  3
+#define OUT_BUF		  (1u << 20)
+#define RING_SLOTS	  4
 #define DEC_WINDOWLOG_MAX 27
-#define PROGRESS_NS	   250000000ull
-#define RAW_MIN		   (16u << 10) /* a raw block worth leaving in place */
-#define RAW_NONE	   UINT64_MAX
-#define SLOT_RAW_MAX	   (OUT_BUF / RAW_MIN)
-#define RMAP_CHUNK	   4096
-#define RMAP_CHUNKS	   64
-#define RAW_EXTS_MAX	   (RMAP_CHUNK * RMAP_CHUNKS)
+#define PROGRESS_NS	  250000000ull
+#define RAW_MIN		  (16u << 10) /* a raw block worth leaving in place */
+#define RAW_NONE	  UINT64_MAX
+#define SLOT_RAW_MAX	  (OUT_BUF / RAW_MIN)
+#define RMAP_CHUNK	  4096
+#define RMAP_CHUNKS	  64
+#define RAW_EXTS_MAX	  (RMAP_CHUNK * RMAP_CHUNKS)
 
 /* Decoded bytes [out, out + len) are the archive's bytes [in, in + len). */
 struct raw_ext {
@@ -99,17 +100,17 @@ struct ckfs_stream {
 	size_t zret; /* last ZSTD_decompressStream() result */
 	z_stream zs;
 	bool zs_init;
-	struct archive *la; /* xz, bzip2 */
-	uint64_t dec_out;   /* decoded bytes before the slot being filled */
+	struct archive *la;    /* xz, bzip2 */
+	uint64_t dec_out;      /* decoded bytes before the slot being filled */
 	struct ring_slot *cur; /* that slot */
 	/* raw zstd blocks: the walk, and the next one (raw_in RAW_NONE) */
 	struct ckfs_zwalk *zw; /* NULL once stopped */
 	uint64_t raw_in, raw_out;
 	uint32_t raw_len;
-	bool raw_inside;       /* its content is being fed */
-	uint64_t nraw;	       /* raw extents noted, at most RAW_EXTS_MAX */
-	unsigned char *vbuf;   /* a raw block read back, to check it */
-	int pend_err;	    /* an error to report after the last bytes */
+	bool raw_inside;     /* its content is being fed */
+	uint64_t nraw;	     /* raw extents noted, at most RAW_EXTS_MAX */
+	unsigned char *vbuf; /* a raw block read back, to check it */
+	int pend_err;	     /* an error to report after the last bytes */
 	char pend_msg[CKFS_ERR_MSG_MAX - 64];
 	uint64_t t0, last_report; /* the writer's */
 	bool reported;
@@ -360,13 +361,13 @@ static bool raw_same(struct ckfs_stream *st, const unsigned char *out)
 	size_t done = 0;
 
 	if (st->raw_in >= in0 && st->raw_in + st->raw_len <= st->in_pos)
-		return memcmp(out, st->in + (st->raw_in - in0),
-			      st->raw_len) == 0;
+		return memcmp(out, st->in + (st->raw_in - in0), st->raw_len) ==
+		       0;
 
 	while (done < st->raw_len) {
-		ssize_t n = pread(st->in_fd, st->vbuf + done,
-				  st->raw_len - done,
-				  (off_t)(st->raw_in + done));
+		ssize_t n =
+			pread(st->in_fd, st->vbuf + done, st->raw_len - done,
+			      (off_t)(st->raw_in + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -451,9 +452,8 @@ static size_t decode_zstd(struct ckfs_stream *st, int *err, char *msg,
 		in0 = st->in_pos - st->in_len;
 		if (st->raw_in != RAW_NONE) {
 			/* stop at the raw block's content, or at its end */
-			uint64_t lim = st->raw_inside
-					       ? st->raw_in + st->raw_len
-					       : st->raw_in;
+			uint64_t lim = st->raw_inside ? st->raw_in + st->raw_len
+						      : st->raw_in;
 
 			if (lim >= in0 + in.pos && lim - in0 < in.size)
 				in.size = (size_t)(lim - in0);
@@ -812,8 +812,7 @@ static int write_slot(struct ckfs_stream *st, const struct ring_slot *sl,
 		at = from + (size_t)e.len;
 	}
 	/* (ending in a raw block, the file still grows to the decoded size) */
-	return ckfs_cache_write(st->cache_fd, sl->buf + at, n - at,
-				ready + at);
+	return ckfs_cache_write(st->cache_fd, sl->buf + at, n - at, ready + at);
 }
 
 /* The writer: empties ring slots into the cache file, in order. */
@@ -849,8 +848,8 @@ static void *writer_main(void *arg)
 
 			/* fill up to the limit: members below it stay whole */
 			n = (size_t)(st->limit - ready);
-			ckfs_cache_human(a, sizeof(a), st->limit);
-			ckfs_cache_human(b, sizeof(b), ready + (uint64_t)n);
+			ckfs_human_size(a, sizeof(a), st->limit);
+			ckfs_human_size(b, sizeof(b), ready + (uint64_t)n);
 			snprintf(
 				msg, sizeof(msg),
 				"decompresses to more than the cache limit of %s (%s); stopped after %s",
@@ -1079,8 +1078,8 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 	if (known > st->limit) {
 		char a[32], b[32];
 
-		ckfs_cache_human(a, sizeof(a), known);
-		ckfs_cache_human(b, sizeof(b), st->limit);
+		ckfs_human_size(a, sizeof(a), known);
+		ckfs_human_size(b, sizeof(b), st->limit);
 		r = ckfs_err_set(
 			err, -EOVERFLOW,
 			"%s: decompresses to %s (%s), more than the cache limit of %s (%s)",
@@ -1173,8 +1172,9 @@ static uint64_t map_find(const struct ckfs_stream *st, uint64_t pos,
 		if (e->out <= pos) {
 			*fd = st->in_fd;
 			*off = e->in + (pos - e->out);
-			return len < e->out + e->len - pos ? len
-							   : e->out + e->len - pos;
+			return len < e->out + e->len - pos
+				       ? len
+				       : e->out + e->len - pos;
 		}
 		if (len > e->out - pos)
 			len = e->out - pos;
@@ -1195,12 +1195,12 @@ ssize_t ckfs_stream_pread(struct ckfs_stream *st, void *buf, size_t len,
 	while (done < len) {
 		uint64_t off;
 		int fd;
-		size_t run = (size_t)map_find(st, pos + done, len - done, &fd,
-					      &off);
+		size_t run =
+			(size_t)map_find(st, pos + done, len - done, &fd, &off);
 
 		while (run) {
-			ssize_t n = pread(fd, (char *)buf + done, run,
-					  (off_t)off);
+			ssize_t n =
+				pread(fd, (char *)buf + done, run, (off_t)off);
 
 			if (n < 0 && errno == EINTR)
 				continue;

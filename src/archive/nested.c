@@ -16,13 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "archive/archive_i.h"
 #include "base/mem.h"
+#include "base/strbuf.h"
 
 #define SRC_BLOCK   (64u * 1024)
 #define DECODE_BUF  (1u << 20)
+#define PROGRESS_NS 250000000ull
 
 struct ckfs_nested {
 	struct ckfs_archive *ar;
@@ -59,7 +62,8 @@ static la_ssize_t src_read(struct archive *a, void *data, const void **buf)
 		n = (size_t)(s->size - s->pos);
 	if (!s->m) {
 		do
-			r = pread(s->fd, s->block, n, (off_t)(s->base + s->pos));
+			r = pread(s->fd, s->block, n,
+				  (off_t)(s->base + s->pos));
 		while (r < 0 && errno == EINTR);
 	} else {
 		r = ckfs_archive_pread(s->ar, s->m, s->block, n, s->pos);
@@ -183,19 +187,65 @@ static int sniff(struct ckfs_archive *ar, const struct ckfs_member *m,
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* How a decode that takes a while goes, told as the archive's own is. */
+struct progress {
+	const char *label; /* NULL: tell nothing */
+	uint64_t t0, last;
+	bool told;
+};
+
+static void progress(struct progress *pg, const struct ckfs_nested *nt,
+		     struct archive *a, bool finished, int error,
+		     const char *msg)
+{
+	const struct ckfs_archive_opts *o = ckfs_archive_get_opts();
+	uint64_t t = now_ns();
+	struct ckfs_archive_progress p = {
+		.path = pg->label,
+		.compression = nt->compression,
+		.in_done = (uint64_t)archive_filter_bytes(a, -1),
+		.in_total = nt->m->size,
+		.out_done = nt->len,
+		.elapsed_ns = t - pg->t0,
+		.finished = finished,
+		.error = error,
+		.message = error ? msg : NULL,
+	};
+
+	if (!pg->label || !o->progress)
+		return;
+	if (finished ? !pg->told : t - pg->last < PROGRESS_NS)
+		return;
+	pg->last = t;
+	pg->told = true;
+	o->progress(o->progress_arg, &p);
+}
+
 /*
  * Decompress the whole member into @nt's cache file from nt->base on,
- * refusing to let the file grow past @lim.
+ * refusing to let the file grow past @lim; telling how it goes, as
+ * @label, when that is not NULL.
  */
 static int decompress(struct ckfs_nested *nt, struct src *s,
 		      int (*support)(struct archive *),
-		      const struct ckfs_cache_limit *lim, struct ckfs_err *err)
+		      const struct ckfs_cache_limit *lim, const char *label,
+		      struct ckfs_err *err)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ent;
 	_cleanup_free_ char *buf = malloc(DECODE_BUF);
+	struct progress pg = { .label = label };
 	int r = 0;
 
+	pg.t0 = pg.last = now_ns();
 	if (!a || !buf) {
 		r = ckfs_err_set(err, -ENOMEM, "out of memory");
 		goto out;
@@ -231,7 +281,7 @@ static int decompress(struct ckfs_nested *nt, struct src *s,
 		if (end > lim->bytes) {
 			char l[32];
 
-			ckfs_cache_human(l, sizeof(l), lim->bytes);
+			ckfs_human_size(l, sizeof(l), lim->bytes);
 			r = ckfs_err_set(
 				err, -EOVERFLOW,
 				"%s: %s-compressed, and decompresses past the cache limit of %s (%s)",
@@ -247,8 +297,11 @@ static int decompress(struct ckfs_nested *nt, struct src *s,
 			goto out;
 		}
 		nt->len += (uint64_t)n;
+		progress(&pg, nt, a, false, 0, NULL);
 	}
 out:
+	if (a)
+		progress(&pg, nt, a, true, r, err->msg);
 	archive_read_free(a);
 	return r;
 }
@@ -407,10 +460,9 @@ static void resolve_hardlinks(struct ckfs_nested *nt)
 	}
 }
 
-/* @shared_fd NULL: a cache of its own, if one is needed */
+/* @shared NULL: a cache of its own, if one is needed */
 static int nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
-		       int *shared_fd, uint64_t base,
-		       struct ckfs_cache_limit *shared_lim,
+		       struct ckfs_nested_cache *shared,
 		       struct ckfs_nested **out, struct ckfs_err *err)
 {
 	struct ckfs_nested *nt;
@@ -442,26 +494,28 @@ static int nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
 		goto fail;
 	}
 	if (support) {
-		if (!shared_fd || *shared_fd < 0) {
+		if (!shared || shared->fd < 0) {
 			r = ckfs_cache_open(ckfs_archive_get_opts(), &lim, err);
 			if (r < 0) {
-				ckfs_err_prefix(err, r, "%s: %s-compressed: ",
-						m->name, nt->compression);
+				ckfs_err_prefix(err, r,
+						"%s: %s-compressed: ", m->name,
+						nt->compression);
 				goto fail;
 			}
-			if (shared_fd) {
-				*shared_fd = r;
-				*shared_lim = lim;
+			if (shared) {
+				shared->fd = r;
+				shared->lim = lim;
 			} else {
 				nt->own_fd = true;
 			}
 			nt->fd = r;
 		} else {
-			nt->fd = *shared_fd;
-			lim = *shared_lim;
+			nt->fd = shared->fd;
+			lim = shared->lim;
 		}
-		nt->base = shared_fd ? base : 0;
-		r = decompress(nt, s, support, &lim, err);
+		nt->base = shared ? shared->base : 0;
+		r = decompress(nt, s, support, &lim,
+			       shared ? shared->label : NULL, err);
 		if (r < 0)
 			goto fail;
 		s->m = NULL;
@@ -487,15 +541,14 @@ fail:
 int ckfs_nested_open(struct ckfs_archive *ar, const struct ckfs_member *m,
 		     struct ckfs_nested **out, struct ckfs_err *err)
 {
-	return nested_open(ar, m, NULL, 0, NULL, out, err);
+	return nested_open(ar, m, NULL, out, err);
 }
 
 int ckfs_nested_open_in(struct ckfs_archive *ar, const struct ckfs_member *m,
-			int *cache_fd, uint64_t base,
-			struct ckfs_cache_limit *lim,
+			struct ckfs_nested_cache *cache,
 			struct ckfs_nested **out, struct ckfs_err *err)
 {
-	return nested_open(ar, m, cache_fd, base, lim, out, err);
+	return nested_open(ar, m, cache, out, err);
 }
 
 uint64_t ckfs_nested_decoded(const struct ckfs_nested *nt)

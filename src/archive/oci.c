@@ -54,10 +54,8 @@ struct oci_walk {
 	int nrw;
 	struct ckfs_oci_entry *e; /* the new index */
 	size_t ne, cap;
-	int cache_fd;	/* compressed layers, decoded; or -1 */
-	uint64_t cache_off; /* where the next one goes */
-	struct ckfs_cache_limit cache_lim;
-	bool cache_used;    /* a taken layer's entries are in it */
+	struct ckfs_nested_cache cache; /* compressed layers, decoded */
+	bool cache_used;		/* a taken layer's entries are in it */
 	int layers;
 	struct ckfs_err first; /* why a candidate layer was refused */
 };
@@ -191,13 +189,13 @@ static int take_layer(struct oci_walk *w, const struct ckfs_nested *nt,
 			continue;
 		}
 		/* its data already lies in the cache, where it was decoded */
-		e->m.data_off = w->cache_off + m->data_off;
+		e->m.data_off = w->cache.base + m->data_off;
 		e->in_cache = true;
 	}
 	if (comp) {
 		/* the next layer starts on a page of its own */
-		w->cache_off += (ckfs_nested_decoded(nt) + 4095) &
-				~(uint64_t)4095;
+		w->cache.base +=
+			(ckfs_nested_decoded(nt) + 4095) & ~(uint64_t)4095;
 		w->cache_used = true;
 	}
 	w->layers++;
@@ -207,8 +205,8 @@ static int take_layer(struct oci_walk *w, const struct ckfs_nested *nt,
 /* Give back the cache a layer was decoded into, and did not keep. */
 static void cache_drop(struct oci_walk *w)
 {
-	if (w->cache_fd >= 0)
-		(void)ftruncate(w->cache_fd, (off_t)w->cache_off);
+	if (w->cache.fd >= 0)
+		(void)ftruncate(w->cache.fd, (off_t)w->cache.base);
 }
 
 /* Follow blob @hex: a JSON document is scanned, a tar probed. */
@@ -219,7 +217,7 @@ static int visit(struct oci_walk *w, struct ckfs_archive *ar, const char *hex,
 	const struct ckfs_member *blob;
 	struct ckfs_nested *nt = NULL;
 	struct ckfs_err lerr = { 0 };
-	char head[1] = { 0 };
+	char head[1] = { 0 }, label[32];
 	int r;
 
 	snprintf(name, sizeof(name), "blobs/sha256/%s", hex);
@@ -244,8 +242,11 @@ static int visit(struct oci_walk *w, struct ckfs_archive *ar, const char *hex,
 			w->rw = *blob;
 		return 0;
 	}
-	r = ckfs_nested_open_in(ar, blob, &w->cache_fd, w->cache_off,
-				&w->cache_lim, &nt, &lerr);
+	/* a short name for the progress line: "layer 0123456789ab" */
+	snprintf(label, sizeof(label), "layer %.12s", hex);
+	w->cache.label = label;
+	r = ckfs_nested_open_in(ar, blob, &w->cache, &nt, &lerr);
+	w->cache.label = NULL;
 	if (r < 0 || !has_checkpoint(nt)) {
 		/* not a tar (a config proto), or a layer that cannot be read */
 		if (r < 0 && !w->first.code)
@@ -295,13 +296,13 @@ static void walk_fini(struct oci_walk *w)
 	free(w->e);
 	free(w->dig);
 	free(w->kind);
-	if (w->cache_fd >= 0)
-		close(w->cache_fd);
+	if (w->cache.fd >= 0)
+		close(w->cache.fd);
 }
 
 int ckfs_oci_resolve(struct ckfs_archive *ar, struct ckfs_err *err)
 {
-	struct oci_walk w = { .cache_fd = -1 };
+	struct oci_walk w = { .cache.fd = -1 };
 	const struct ckfs_member *idx;
 	_cleanup_free_ char *json = NULL;
 	size_t len;
@@ -341,11 +342,11 @@ int ckfs_oci_resolve(struct ckfs_archive *ar, struct ckfs_err *err)
 	r = add_rw_diff(&w, err);
 	if (r < 0)
 		goto out;
-	if (!w.cache_used && w.cache_fd >= 0) {
-		close(w.cache_fd);
-		w.cache_fd = -1;
+	if (!w.cache_used && w.cache.fd >= 0) {
+		close(w.cache.fd);
+		w.cache.fd = -1;
 	}
-	r = ckfs_archive_replace_index(ar, w.e, w.ne, steal_fd(&w.cache_fd),
+	r = ckfs_archive_replace_index(ar, w.e, w.ne, steal_fd(&w.cache.fd),
 				       err);
 	w.ne = 0; /* the names now belong to the archive */
 out:

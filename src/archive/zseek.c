@@ -336,7 +336,8 @@ static int read_seek_table(struct ckfs_zseek *zs)
 		case CKFS_ZU_FRAME:
 			/* (a frame said to be empty must say so itself) */
 			if (!usable(&u.fh) || u.fh.headerSize + 3 > csize ||
-			    (u.fh.frameContentSize != ZSTD_CONTENTSIZE_UNKNOWN &&
+			    (u.fh.frameContentSize !=
+				     ZSTD_CONTENTSIZE_UNKNOWN &&
 			     u.fh.frameContentSize != dsize) ||
 			    (dsize == 0 && u.fh.frameContentSize != 0))
 				goto out;

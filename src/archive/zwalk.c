@@ -62,8 +62,7 @@ static enum ckfs_zunit_kind bad(struct ckfs_zunit *u)
 	return u->kind = CKFS_ZU_BAD;
 }
 
-enum ckfs_zunit_kind ckfs_zwalk_next(struct ckfs_zwalk *w,
-				     struct ckfs_zunit *u)
+enum ckfs_zunit_kind ckfs_zwalk_next(struct ckfs_zwalk *w, struct ckfs_zunit *u)
 {
 	const unsigned char *h;
 

@@ -49,17 +49,16 @@ struct ckfs_zunit {
 struct ckfs_zwalk {
 	int fd;
 	uint64_t size;
-	uint64_t pos;	 /* the next unit */
-	bool in_frame;	 /* between a frame's header and its last block */
-	bool checksum;	 /* the current frame ends with 4 bytes of XXH64 */
-	uint64_t at;	 /* the peek buffer holds [at, at + len) */
+	uint64_t pos;  /* the next unit */
+	bool in_frame; /* between a frame's header and its last block */
+	bool checksum; /* the current frame ends with 4 bytes of XXH64 */
+	uint64_t at;   /* the peek buffer holds [at, at + len) */
 	size_t len;
 	unsigned char buf[CKFS_ZWALK_PEEK];
 };
 
 /* ckfs_zwalk_init() - walk @fd (@size bytes) from offset @pos, a frame start. */
-void ckfs_zwalk_init(struct ckfs_zwalk *w, int fd, uint64_t size,
-		     uint64_t pos);
+void ckfs_zwalk_init(struct ckfs_zwalk *w, int fd, uint64_t size, uint64_t pos);
 
 /* ckfs_zwalk_seek() - go on from offset @pos, a frame start. */
 void ckfs_zwalk_seek(struct ckfs_zwalk *w, uint64_t pos);

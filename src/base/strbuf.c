@@ -100,3 +100,19 @@ int ckfs_sb_finish(struct ckfs_sb *sb, char **out, size_t *len)
 	ckfs_sb_init(sb);
 	return 0;
 }
+
+void ckfs_human_size(char *buf, size_t sz, uint64_t v)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int u = 0;
+
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, sz, "%llu B", (unsigned long long)v);
+	else
+		snprintf(buf, sz, "%.1f %s", d, unit[u]);
+}

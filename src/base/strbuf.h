@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ckfs_sb {
 	char *data;
@@ -32,5 +33,8 @@ void ckfs_sb_pad_to(struct ckfs_sb *sb, size_t col);
  * possibly NULL when empty) and its length in *@len, or -ENOMEM.
  */
 int ckfs_sb_finish(struct ckfs_sb *sb, char **out, size_t *len);
+
+/* ckfs_human_size() - @v in @buf as "512 B", "1.5 MiB", "2.0 GiB" ... */
+void ckfs_human_size(char *buf, size_t sz, uint64_t v);
 
 #endif /* CKFS_BASE_STRBUF_H */

@@ -21,7 +21,10 @@ usage: compressed_check.py CHECKPOINTFS FIXTURES_DIR
    refused with one line naming the problem, or reads get EIO; no hang.
 6. cache_max: refused up front when the size is known, EIO past the limit
    when found during the decode, and the cache never grows past it.
-7. Incompressible data (random bytes, as encrypted memory is) in a zstd
+7. Progress: in the foreground on a terminal (a pseudo-terminal here), a
+   line with percent, bytes, rate and ETA while the decode runs, then a
+   summary; nothing at all when stderr is not a terminal.
+8. Incompressible data (random bytes, as encrypted memory is) in a zstd
    archive: every byte right, read whole and by odd preads across the
    edges between random and compressible runs, while the daemon's cache
    holds almost none of it (zstd stores it as raw blocks, read from the
@@ -33,6 +36,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import shutil
 import signal
 import stat
@@ -353,6 +357,38 @@ def check_big(ckfs, fixtures, tmp, big):
            "" if not m.daemon_problems() else " %s" % m.daemon_problems())
 
 
+def check_progress(ckfs, big):
+    path = big.tar + ".gz"
+    if not os.path.exists(path):
+        ok(True, "progress", " # SKIP no big .gz")
+        return
+    t0 = time.monotonic()
+    with mounted(ckfs, path, timeout=60, tty=True) as m:
+        # its last bytes: the whole stream decoded
+        with open(os.path.join(m.path, "archive", "checkpoint", "pages-1.img"), "rb") as f:
+            f.seek(-4096, os.SEEK_END)
+            f.read()
+        took = time.monotonic() - t0
+    lines = [l.replace("\x1b[K", "").strip()
+             for l in m.stderr.replace("\r", "\n").split("\n")]
+    lines = [l for l in lines if l]
+    if took < 0.3:  # reports come every 250 ms: too fast to see one
+        ok(True, "progress on a terminal", " # SKIP decoded in %.2f s" % took)
+        return
+    ok(any(re.fullmatch(r"checkpointfs: gzip: \d+% of [\d.]+ MiB read, [\d.]+ [KMG]?i?B "
+                        r"decompressed, [\d.]+ [KMG]?i?B/s, ETA \d+ s", l) for l in lines),
+       "progress on a terminal: percent read, bytes, rate and ETA while it decodes",
+       " (%r)" % lines[:3])
+    ok(any(re.fullmatch(r"checkpointfs: gzip: [\d.]+ MiB decompressed in [\d.]+ s "
+                        r"\([\d.]+ [KMG]?i?B/s\)", l) for l in lines),
+       "progress on a terminal: a summary once decoded", " (%r)" % lines[-2:])
+    ok(not m.daemon_problems(), "progress on a terminal: daemon clean")
+    with mounted(ckfs, path, timeout=60) as m:
+        os.listdir(os.path.join(m.path, "proc"))
+    ok(m.stderr == "", "progress: nothing on stderr when it is not a terminal",
+       " (%r)" % m.stderr[:200])
+
+
 def cache_allocated(pid):
     """Bytes of memory or disk the daemon's cache files really take."""
     total = 0
@@ -626,6 +662,7 @@ def main():
             big = BigArchive(fixtures, tmp)
             check_big(ckfs, fixtures, tmp, big)
             check_cache_files(ckfs, tmp, big)
+            check_progress(ckfs, big)
             check_broken(ckfs, fixtures, tmp, big)
             check_cache_max(ckfs, fixtures, tmp, big)
             check_incompressible(ckfs, fixtures, tmp)

@@ -9,14 +9,15 @@ fuse_unavailable() -> str | None
     Why FUSE cannot be used here (no /dev/fuse, /dev/fuse not usable,
     fusermount3 not on PATH), or None when it can.
 
-with mounted(ckfs, archive, timeout=10.0, extra_args=()) as mnt:
+with mounted(ckfs, archive, timeout=10.0, extra_args=(), tty=False) as mnt:
     ...                                  # mnt is path-like:
     os.listdir(os.path.join(mnt, "proc"))
 mnt.daemon_problems()                    # after the block; [] when clean
 
     Starts `CKFS -f [EXTRA_ARGS...] ARCHIVE MNT` (extra_args: e.g.
     ["-o", "strict_mem"]) on a mountpoint inside a private temporary
-    directory and waits up to `timeout` seconds for the mount. Raises
+    directory and waits up to `timeout` seconds for the mount. tty=True:
+    its stderr is a pseudo-terminal (as a user's is), still recorded. Raises
     MountFailed (attributes: returncode, stderr) if the daemon exits first or
     the mount does not appear in time. Leaving the block ALWAYS unmounts
     (`fusermount3 -u`, falling back to `fusermount3 -uz`), waits for the
@@ -36,7 +37,7 @@ with watchdog(seconds) as fired:
     tells a timeout from a real Ctrl-C. If the main thread is still stuck 15 s
     later, the process exits with status 1.
 
-Mount(ckfs, archive, extra_args=()) is the object behind all of these: .start(timeout) ->
+Mount(ckfs, archive, extra_args=(), tty=False) is the object behind all of these: .start(timeout) ->
 bool, .stop(), .path, .mounted, .returncode, .stderr, .killed.
 
 Environment
@@ -50,6 +51,7 @@ CKFS_TIMEOUT_MULTIPLIER   scales every timeout here (default 1; use ~10 with
 import _thread
 import contextlib
 import os
+import pty
 import re
 import shlex
 import shutil
@@ -126,8 +128,10 @@ class MountFailed(Exception):
 class Mount:
     """One checkpointfs daemon on a private mountpoint; see the module doc."""
 
-    def __init__(self, ckfs, archive, extra_args=()):
+    def __init__(self, ckfs, archive, extra_args=(), tty=False):
         self.ckfs = ckfs
+        self.tty = tty
+        self._pty_reader = None
         self.archive = archive
         self.extra_args = [str(a) for a in extra_args]
         self.tmpdir = None
@@ -154,11 +158,19 @@ class Mount:
         self._log = open(os.path.join(self.tmpdir, "daemon.stderr"), "wb")
         wrapper = shlex.split(os.environ.get("CKFS_WRAPPER", ""))
         _live_mounts.add(self)
+        err = self._log
+        if self.tty:
+            master, err = pty.openpty()
+            self._pty_reader = threading.Thread(
+                target=_drain, args=(master, self._log), daemon=True)
         self.proc = subprocess.Popen(
             [*wrapper, self.ckfs, "-f", *self.extra_args, self.archive,
              self.path],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=self._log, start_new_session=True)
+            stderr=err, start_new_session=True)
+        if self.tty:
+            os.close(err)  # the daemon holds the terminal now
+            self._pty_reader.start()
         deadline = time.monotonic() + timeout * timeout_multiplier()
         while time.monotonic() < deadline:
             if is_mountpoint(self.path):
@@ -193,6 +205,9 @@ class Mount:
             if is_mountpoint(self.path):
                 self._unmount()
         finally:
+            if self._pty_reader is not None:
+                self._pty_reader.join(5)
+                self._pty_reader = None
             self._log.close()
             with open(self._log.name, "rb") as f:
                 self.stderr = f.read().decode(errors="replace")
@@ -247,9 +262,25 @@ class Mount:
         return problems
 
 
+def _drain(master, log):
+    """Copy what the daemon writes on its terminal into its log."""
+    try:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the daemon closed the terminal
+                break
+            if not data:
+                break
+            log.write(data)
+            log.flush()
+    finally:
+        os.close(master)
+
+
 @contextlib.contextmanager
-def mounted(ckfs, archive, timeout=10.0, extra_args=()):
-    m = Mount(ckfs, archive, extra_args)
+def mounted(ckfs, archive, timeout=10.0, extra_args=(), tty=False):
+    m = Mount(ckfs, archive, extra_args, tty)
     try:
         if not m.start(timeout):
             m.stop()

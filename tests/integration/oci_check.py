@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib_bigtar  # noqa: E402
@@ -167,16 +168,31 @@ def main():
         big = os.path.join(tmp, "big.tar")
         lib_bigtar.make_tar(plain, big, 96 << 20, where="sorted")
         with open(big, "rb") as f:
-            big_gz = gzip.compress(f.read(), 1, mtime=0)
+            big_gz_bytes = gzip.compress(f.read(), 1, mtime=0)
         big_oci = os.path.join(tmp, "big-gzip-layer.oci.tar")
-        layout(big_oci, [("application/vnd.oci.image.layer.v1.tar+gzip", big_gz)])
-        del big_gz
+        layout(big_oci, [("application/vnd.oci.image.layer.v1.tar+gzip",
+                          big_gz_bytes)])
         with mounted(ckfs, big) as m:
             want = snap(m)
             hwm_plain = vm_hwm_kib(m.proc.pid)
-        with mounted(ckfs, big_oci) as m:
+        t0 = time.monotonic()
+        with mounted(ckfs, big_oci, tty=True) as m:
+            took = time.monotonic() - t0
             got = snap(m)
             hwm_oci = vm_hwm_kib(m.proc.pid)
+        shown = [l.replace("\x1b[K", "").strip()
+                 for l in m.stderr.replace("\r", "\n").split("\n")]
+        shown = [l for l in shown if l]
+        layer = "layer " + hashlib.sha256(big_gz_bytes).hexdigest()[:12]
+        if took < 0.3:  # reports come every 250 ms: too fast to see one
+            ok(True, "OCI layout, a gzip layer: progress on a terminal",
+               " # SKIP mounted in %.2f s" % took)
+        else:
+            ok(shown and all(l.startswith("checkpointfs: %s, gzip: " % layer)
+                             for l in shown) and
+               "decompressed in" in shown[-1],
+               "OCI layout, a gzip layer: its decode's progress on a terminal "
+               "names the layer", " (%r)" % shown[-2:])
         d = lib_tree.diff(want, got)
         ok(not d and len(want) > 20,
            "OCI layout, a gzip layer of %d MiB: proc/ and archive/ equal the "

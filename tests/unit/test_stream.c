@@ -245,8 +245,8 @@ static void check_located(struct ckfs_archive *ar, const struct ckfs_member *m,
 		goto out;
 	}
 	while (off < m->size && !bad) {
-		uint64_t len = m->size - off < (1 << 20) ? m->size - off
-							 : (1 << 20);
+		uint64_t len =
+			m->size - off < (1 << 20) ? m->size - off : (1 << 20);
 		struct ckfs_seg sg;
 		int64_t n = ckfs_archive_locate(ar, m, off, len, &sg);
 
@@ -263,7 +263,8 @@ static void check_located(struct ckfs_archive *ar, const struct ckfs_member *m,
 		pieces++;
 		off += (uint64_t)n;
 	}
-	ok(!bad, "%s: big.bin located in %llu pieces, each with the right bytes",
+	ok(!bad,
+	   "%s: big.bin located in %llu pieces, each with the right bytes",
 	   what, (unsigned long long)pieces);
 	if (strstr(what, "zstd"))
 		ok(in_archive >= m->size / 6,
@@ -472,11 +473,11 @@ static int write_zstd_raw(const char *from, const char *to, bool flip)
 				if (u.kind != CKFS_ZU_BLOCK ||
 				    u.type != CKFS_ZB_RAW || u.size < 65536)
 					continue;
-				if (pread(fd, &b, 1, (off_t)u.data_off + 1000) ==
-					    1 &&
-				    (b ^= 0x20, pwrite(fd, &b, 1,
-						       (off_t)u.data_off +
-							       1000)) == 1)
+				if (pread(fd, &b, 1,
+					  (off_t)u.data_off + 1000) == 1 &&
+				    (b ^= 0x20,
+				     pwrite(fd, &b, 1,
+					    (off_t)u.data_off + 1000)) == 1)
 					r = 0;
 				break;
 			}
@@ -538,8 +539,8 @@ static void test_raw_checksum(void)
 	r = ckfs_archive_status(ar, &err);
 	ok(r < 0 && strstr(err.msg, "checksum"),
 	   "raw block flipped: the stream fails its checksum (%s)", err.msg);
-	ok(m && ckfs_archive_pread(ar, m, buf, sizeof(buf), (2u << 20) + 4096) ==
-			-EIO,
+	ok(m && ckfs_archive_pread(ar, m, buf, sizeof(buf),
+				   (2u << 20) + 4096) == -EIO,
 	   "raw block flipped: a read in the random MiB fails (EIO)");
 	ok(m && ckfs_archive_pread(ar, m, buf, sizeof(buf), 0) == -EIO,
 	   "raw block flipped: every read fails afterwards");
