@@ -674,14 +674,6 @@ def patterned(mib, tail=123):
     return out.getvalue()
 
 
-def vm_hwm_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def check_big_gzip(report, ckfs, src, tmp):
     """A gzip rootfs-diff.tar far larger than the daemon's memory is served
     whole, from the private cache, with the daemon's RSS flat."""
@@ -695,7 +687,7 @@ def check_big_gzip(report, ckfs, src, tmp):
                               gzip.compress(big.getvalue(), 1, mtime=0)})
     with lib_mount.mounted(ckfs, path, MOUNT_TIMEOUT) as mnt:
         rd = os.path.join(mnt, "rootfs-diff")
-        before = vm_hwm_kib(mnt.proc.pid)
+        before = mnt.peak_rss()
         report.check("gzip rootfs-diff of 96 MiB: entries listed",
                      lambda: differ(walk(rd), ["etc", "etc/after.txt", "var",
                                                "var/big.bin"]))
@@ -713,11 +705,11 @@ def check_big_gzip(report, ckfs, src, tmp):
         report.check("gzip rootfs-diff of 96 MiB: the entry after it reads",
                      lambda: differ(read(os.path.join(rd, "etc/after.txt")),
                                     b"after the big one\n"))
-        grew = vm_hwm_kib(mnt.proc.pid) - before
+        grew = mnt.peak_rss() - before
         report.check("gzip rootfs-diff of 96 MiB: decoded to the cache, not "
-                     "to memory (daemon peak RSS grew %d MiB)" % (grew >> 10),
-                     lambda: None if grew < (32 << 10) else
-                     "grew by %d KiB" % grew)
+                     "to memory (daemon peak RSS grew %d MiB)" % (grew >> 20),
+                     lambda: None if grew < (32 << 20) else
+                     "grew by %d KiB" % (grew >> 10))
         meta = meta_of(mnt)
         report.check("gzip rootfs-diff of 96 MiB: metadata.json says gzip, no error",
                      lambda: differ((meta["rootfs_diff"].get("compression"),

@@ -38,7 +38,8 @@ with watchdog(seconds) as fired:
     later, the process exits with status 1.
 
 Mount(ckfs, archive, extra_args=(), tty=False) is the object behind all of these: .start(timeout) ->
-bool, .stop(), .path, .mounted, .returncode, .stderr, .killed.
+bool, .stop(), .path, .mounted, .returncode, .stderr, .killed, and
+.peak_rss() (the daemon's VmHWM in bytes, while it runs).
 
 Environment
 -----------
@@ -229,6 +230,14 @@ class Mount:
             self.killed = True
         if self.path:
             _fusermount("-uz", self.path)
+
+    def peak_rss(self):
+        """The daemon's peak resident set (VmHWM), in bytes."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) << 10
+        return 0
 
     def _unmount(self):
         ok, msg = _fusermount("-u", self.path)

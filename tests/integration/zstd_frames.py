@@ -180,14 +180,6 @@ def proc_io(pid):
         return {k: int(v) for k, v in (l.split(":") for l in f)}
 
 
-def vm_hwm(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) << 10
-    return 0
-
-
 def stderr_lines(m):
     return [l for l in m.stderr.splitlines() if l.strip()]
 
@@ -503,7 +495,7 @@ def check_big(ckfs, tmp, big):
             ok(whole, "big: the whole pages-1.img as the plain tar's",
                " (%.2f s through both mounts)" % (time.monotonic() - t1))
             diag("big: daemon VmHWM %d MiB, rchar after everything %d MiB" % (
-                vm_hwm(pid) >> 20, proc_io(pid)["rchar"] >> 20))
+                m.peak_rss() >> 20, proc_io(pid)["rchar"] >> 20))
         ok(not m.daemon_problems(), "big: daemon clean",
            "" if not m.daemon_problems() else " %s" % m.daemon_problems())
 
