@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "archive/archive_i.h"
+#include "base/fdio.h"
 #include "base/mem.h"
 
 #define BLK_SHIFT   8
@@ -957,7 +958,7 @@ static int member_fd(struct ckfs_archive *ar, const struct ckfs_member *m)
 ssize_t ckfs_archive_pread(struct ckfs_archive *ar, const struct ckfs_member *m,
 			   void *buf, size_t len, uint64_t off)
 {
-	size_t done = 0;
+	ssize_t got;
 	int fd;
 
 	if (m->type != CKFS_MEMBER_REG || m->unreadable)
@@ -978,20 +979,9 @@ ssize_t ckfs_archive_pread(struct ckfs_archive *ar, const struct ckfs_member *m,
 	fd = member_fd(ar, m);
 	if (fd < 0)
 		return fd;
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done,
-				  (off_t)(m->data_off + off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -EIO;
-		}
-		if (n == 0)
-			return -EIO; /* the file shrank under us */
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	got = ckfs_pread_full(fd, buf, len, m->data_off + off);
+	/* short: the file shrank under us */
+	return got >= 0 && (size_t)got == len ? got : -EIO;
 }
 
 int64_t ckfs_archive_locate(struct ckfs_archive *ar,

@@ -56,6 +56,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "base/fdio.h"
 #include "base/mem.h"
 #include "base/strbuf.h"
 
@@ -358,24 +359,13 @@ static void raw_next(struct ckfs_stream *st, uint64_t at)
 static bool raw_same(struct ckfs_stream *st, const unsigned char *out)
 {
 	uint64_t in0 = st->in_pos - st->in_len;
-	size_t done = 0;
 
 	if (st->raw_in >= in0 && st->raw_in + st->raw_len <= st->in_pos)
 		return memcmp(out, st->in + (st->raw_in - in0), st->raw_len) ==
 		       0;
-
-	while (done < st->raw_len) {
-		ssize_t n =
-			pread(st->in_fd, st->vbuf + done, st->raw_len - done,
-			      (off_t)(st->raw_in + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		done += (size_t)n;
-	}
-	return memcmp(out, st->vbuf, st->raw_len) == 0;
+	return ckfs_pread_full(st->in_fd, st->vbuf, st->raw_len, st->raw_in) ==
+		       (ssize_t)st->raw_len &&
+	       memcmp(out, st->vbuf, st->raw_len) == 0;
 }
 
 /*
@@ -1198,18 +1188,10 @@ ssize_t ckfs_stream_pread(struct ckfs_stream *st, void *buf, size_t len,
 		size_t run =
 			(size_t)map_find(st, pos + done, len - done, &fd, &off);
 
-		while (run) {
-			ssize_t n =
-				pread(fd, (char *)buf + done, run, (off_t)off);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return -EIO;
-			done += (size_t)n;
-			off += (uint64_t)n;
-			run -= (size_t)n;
-		}
+		if (ckfs_pread_full(fd, (char *)buf + done, run, off) !=
+		    (ssize_t)run)
+			return -EIO;
+		done += run;
 	}
 	return (ssize_t)done;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "archive/archive_i.h"
+#include "base/fdio.h"
 #include "base/mem.h"
 #include "base/strbuf.h"
 
@@ -61,10 +62,7 @@ static la_ssize_t src_read(struct archive *a, void *data, const void **buf)
 	if (n > s->size - s->pos)
 		n = (size_t)(s->size - s->pos);
 	if (!s->m) {
-		do
-			r = pread(s->fd, s->block, n,
-				  (off_t)(s->base + s->pos));
-		while (r < 0 && errno == EINTR);
+		r = ckfs_pread_full(s->fd, s->block, n, s->base + s->pos);
 	} else {
 		r = ckfs_archive_pread(s->ar, s->m, s->block, n, s->pos);
 	}
@@ -598,19 +596,9 @@ ssize_t ckfs_nested_pread(const struct ckfs_nested *nt,
 		len = (size_t)(m->size - off);
 	if (nt->fd >= 0) {
 		/* bounds were checked against the decoded length when indexed */
-		uint64_t at = nt->base + m->data_off + off;
-		size_t done = 0;
-
-		while (done < len) {
-			r = pread(nt->fd, (char *)buf + done, len - done,
-				  (off_t)(at + done));
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				return -EIO;
-			done += (size_t)r;
-		}
-		return (ssize_t)len;
+		r = ckfs_pread_full(nt->fd, buf, len,
+				    nt->base + m->data_off + off);
+		return r >= 0 && (size_t)r == len ? r : -EIO;
 	}
 	r = ckfs_archive_pread(nt->ar, nt->m, buf, len, m->data_off + off);
 	if (r < 0)

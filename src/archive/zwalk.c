@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "archive/zwalk.h"
 
-#include <errno.h>
+#include "base/fdio.h"
+
 #include <string.h>
 #include <unistd.h>
 
@@ -32,7 +33,7 @@ void ckfs_zwalk_seek(struct ckfs_zwalk *w, uint64_t pos)
  */
 static const unsigned char *peek(struct ckfs_zwalk *w, uint64_t pos, size_t n)
 {
-	size_t want, done = 0;
+	size_t want;
 
 	if (pos > w->size || n > w->size - pos)
 		return NULL;
@@ -40,17 +41,9 @@ static const unsigned char *peek(struct ckfs_zwalk *w, uint64_t pos, size_t n)
 		return w->buf + (pos - w->at);
 	want = w->size - pos < CKFS_ZWALK_PEEK ? (size_t)(w->size - pos)
 					       : CKFS_ZWALK_PEEK;
-	while (done < want) {
-		ssize_t r = pread(w->fd, w->buf + done, want - done,
-				  (off_t)(pos + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			w->len = 0;
-			return NULL;
-		}
-		done += (size_t)r;
+	if (ckfs_pread_full(w->fd, w->buf, want, pos) != (ssize_t)want) {
+		w->len = 0;
+		return NULL;
 	}
 	w->at = pos;
 	w->len = want;

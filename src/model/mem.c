@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
 #include "base/mem.h"
 
 static uint64_t run_end(const struct ckfs_pm_run *r, uint64_t ps)
@@ -360,7 +361,6 @@ ssize_t ckfs_mem_ext_read(struct ckfs_ckpt *ck, const struct ckfs_mem_ext *e,
 {
 	uint64_t at = e->off + (va - e->va);
 	char *buf = vbuf;
-	size_t done = 0;
 	ssize_t got;
 
 	switch (e->src) {
@@ -370,18 +370,11 @@ ssize_t ckfs_mem_ext_read(struct ckfs_ckpt *ck, const struct ckfs_mem_ext *e,
 			return -EIO;
 		break;
 	case CKFS_MEM_FILE:
-		while (done < len) {
-			got = pread(e->fd, buf + done, len - done,
-				    (off_t)(at + done));
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got < 0)
-				return -EIO;
-			if (got == 0)
-				break;
-			done += (size_t)got;
-		}
-		memset(buf + done, 0, len - done); /* past the file's end */
+		got = ckfs_pread_full(e->fd, buf, len, at);
+		if (got < 0)
+			return -EIO;
+		/* zeros past the file's end */
+		memset(buf + got, 0, len - (size_t)got);
 		break;
 	case CKFS_MEM_LOST:
 		return -EIO;
