@@ -54,6 +54,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib_mount  # noqa: E402
 import truth_check  # noqa: E402
+from lib_pb import encode as pb_encode, fields as pb_fields, varint  # noqa: E402
 from truth_check import Report, differ, set_diff  # noqa: E402
 
 TOOL_TIMEOUT = 60.0
@@ -93,64 +94,7 @@ MANY_VMAS_AT = 0x100000000000
 PF_R, PF_W, PF_X = 4, 2, 1
 
 
-# ------------------------------------------------------ protobuf, minimal
-
-def varint(buf, pos):
-    value = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("bad varint")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, pos
-
-
-def pb_fields(buf):
-    """[(field, wire type, value)] in order; LEN values are bytes."""
-    out, pos = [], 0
-    while pos < len(buf):
-        key, pos = varint(buf, pos)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            value, pos = varint(buf, pos)
-        elif wt == 1:
-            value, pos = buf[pos:pos + 8], pos + 8
-        elif wt == 2:
-            n, pos = varint(buf, pos)
-            value, pos = buf[pos:pos + n], pos + n
-        elif wt == 5:
-            value, pos = buf[pos:pos + 4], pos + 4
-        else:
-            raise ValueError("wire type %d" % wt)
-        out.append((num, wt, value))
-    return out
-
-
-def enc_varint(value):
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        out.append(b | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def pb_encode(fields):
-    out = bytearray()
-    for num, wt, value in fields:
-        out += enc_varint(num << 3 | wt)
-        if wt == 0:
-            out += enc_varint(value)
-        elif wt == 2:
-            out += enc_varint(len(value)) + value
-        else:
-            out += value
-    return bytes(out)
-
+# ------------------------------------------------------ protobuf (lib_pb)
 
 def pb_get(fields, num, default=None):
     found = [v for n, _, v in fields if n == num]

@@ -38,6 +38,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import images_check  # noqa: E402
 import lib_mount  # noqa: E402
+import lib_pb  # noqa: E402
 
 IMG_COMMON = 0x54564319
 MAGIC = {
@@ -48,19 +49,9 @@ MAGIC = {
 }
 
 
-# ---- a minimal protobuf writer ----
+# ---- a minimal protobuf writer (lib_pb) ----
 
-def varint(v):
-    v &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = v & 0x7f
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+varint = lib_pb.enc_varint
 
 
 def u(n, v):

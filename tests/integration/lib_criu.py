@@ -23,8 +23,13 @@ image_split(bytes) -> (header, [payloads]), image_join(header, payloads)
 merge(ranges), subtract(ranges, cut), intersect(ranges, window)
 """
 
+import os
 import struct
+import sys
 import tarfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib_pb import decode as pb_decode, field as pb_field  # noqa: E402
 
 MAGIC_COMMON = 0x54564319
 MAGIC_SERVICE = 0x55105940
@@ -36,66 +41,9 @@ AT_PAGESZ = 6
 
 # ---------------------------------------------------------------- protobuf
 
-def varint(buf, i):
-    value = shift = 0
-    while True:
-        c = buf[i]
-        i += 1
-        value |= (c & 0x7F) << shift
-        shift += 7
-        if c < 0x80:
-            return value, i
-
-
-def pb_decode(buf):
-    """Every field of a protobuf message: {number: [raw values]} (varints
-    as ints, length-delimited as bytes, fixed as ints)."""
-    out, i = {}, 0
-    while i < len(buf):
-        key, i = varint(buf, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = varint(buf, i)
-        elif wire == 1:
-            value = struct.unpack_from("<Q", buf, i)[0]
-            i += 8
-        elif wire == 5:
-            value = struct.unpack_from("<I", buf, i)[0]
-            i += 4
-        elif wire == 2:
-            n, i = varint(buf, i)
-            value = bytes(buf[i:i + n])
-            i += n
-        else:
-            raise ValueError("wire type %d" % wire)
-        out.setdefault(field, []).append(value)
-    return out
-
-
 def first(msg, field, default=0):
     return msg.get(field, [default])[0]
 
-
-def _varint_bytes(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def pb_field(field, value):
-    """One field: an int as a varint, bytes as length-delimited."""
-    if isinstance(value, (bytes, bytearray)):
-        return _varint_bytes(field << 3 | 2) + _varint_bytes(len(value)) + bytes(value)
-    return _varint_bytes(field << 3) + _varint_bytes(value)
-
-
-# ------------------------------------------------------------ image framing
 
 def image_split(data):
     """(magic header bytes, [record payloads]) of a protobuf image."""

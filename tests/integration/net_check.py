@@ -50,6 +50,8 @@ import tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib_mount  # noqa: E402
+import lib_pb  # noqa: E402
+from lib_pb import varint  # noqa: E402
 
 OVERALL_TIMEOUT = float(os.environ.get("NET_CHECK_TIMEOUT", "120"))
 
@@ -147,41 +149,9 @@ def expect(got, expected, what="got"):
 
 # ------------------------------------------- a tiny protobuf + CRIU reader
 
-def varint(buf, i):
-    value = shift = 0
-    while True:
-        if i >= len(buf):
-            raise ValueError("truncated varint")
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, i
-
-
 def pb_fields(buf):
     """[(field number, value)]: ints for varint/fixed, bytes for LEN."""
-    out, i = [], 0
-    while i < len(buf):
-        key, i = varint(buf, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = varint(buf, i)
-        elif wire == 1:
-            value = struct.unpack_from("<Q", buf, i)[0]
-            i += 8
-        elif wire == 5:
-            value = struct.unpack_from("<I", buf, i)[0]
-            i += 4
-        elif wire == 2:
-            n, i = varint(buf, i)
-            value = bytes(buf[i:i + n])
-            i += n
-        else:
-            raise ValueError("wire type %d" % wire)
-        out.append((field, value))
-    return out
+    return [(f, v) for f, _, v in lib_pb.fields(buf, fixed_ints=True)]
 
 
 def pb_one(buf, field, default=None):
@@ -213,23 +183,6 @@ def pb_raw_fields(buf):
             i += n
         out.append((key >> 3, wire, bytes(buf[start:i])))
     return out
-
-
-def enc_varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
-def enc_field(field, value):
-    """One field: an int as a varint, bytes as a LEN field."""
-    if isinstance(value, int):
-        return enc_varint(field << 3) + enc_varint(value)
-    return enc_varint(field << 3 | 2) + enc_varint(len(value)) + value
 
 
 def img_records(data):
@@ -758,13 +711,13 @@ def ipv6_listener(path, ino):
             body = b""
             for field, _, raw in pb_raw_fields(isk):
                 if field == 3:
-                    body += enc_field(3, 10)
+                    body += lib_pb.field(3, 10)
                 elif field == 11:
                     continue
                 else:
                     body += raw
-            body += b"".join(enc_field(11, w) for w in words)
-            rec = b"".join(enc_field(4, body) if f == 4 else raw
+            body += b"".join(lib_pb.field(11, w) for w in words)
+            rec = b"".join(lib_pb.field(4, body) if f == 4 else raw
                            for f, _, raw in pb_raw_fields(rec))
         out += struct.pack("<I", len(rec)) + rec
     with open(path, "wb") as f:
