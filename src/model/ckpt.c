@@ -311,6 +311,8 @@ const char *ckfs_proc_error(struct ckfs_proc *p)
 		return p->mm_u.msg;
 	if (p->files_u.state < 0)
 		return p->files_u.msg;
+	if (p->ids_u.state < 0)
+		return p->ids_u.msg;
 	for (i = 0; i < p->pst.ntids; i++)
 		if (p->threads[i].u.state < 0)
 			return p->threads[i].u.msg;
@@ -637,6 +639,7 @@ static int load_files(struct ckfs_proc *p, struct ckfs_err *err)
 {
 	struct ckfs_proc_files *pf = &p->files;
 	const struct ckfs_proc_mm *mm = NULL;
+	const struct ckfs_ids *ids;
 	_cleanup_free_ struct ckfs_fdinfo *fdi = NULL;
 	char name[CKFS_ARCHIVE_NAME_MAX];
 	size_t n, i;
@@ -644,10 +647,10 @@ static int load_files(struct ckfs_proc *p, struct ckfs_err *err)
 
 	if (ckfs_ckpt_load_files(p->ck) < 0)
 		return ckfs_err_set(err, -EIO, "%s", p->ck->files_u.msg);
-	image_name(p->ck, name, sizeof(name), "ids-%u.img", p->pst.pid);
-	r = ckfs_img_read_ids(p->ck->ar, name, &pf->ids, err);
+	r = ckfs_proc_ids(p, &ids);
 	if (r < 0)
-		return r;
+		return ckfs_err_set(err, r, "%s", p->ids_u.msg);
+	pf->ids = *ids;
 	image_name(p->ck, name, sizeof(name), "fdinfo-%u.img",
 		   pf->ids.files_id);
 	r = ckfs_img_read_fdinfo(p->ck->ar, name, &fdi, &n, err);
@@ -690,6 +693,31 @@ static int load_files(struct ckfs_proc *p, struct ckfs_err *err)
 	pf->root = reg_path(p->ck, pf->fs.root_id);
 	if (ckfs_proc_mm(p, &mm) == 0 && mm->mm.has_exe_file_id)
 		pf->exe = reg_path(p->ck, mm->mm.exe_file_id);
+	return 0;
+}
+
+int ckfs_proc_ids(struct ckfs_proc *p, const struct ckfs_ids **out)
+{
+	int r;
+
+	if (is_zombie(p))
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	if (p->ids_u.state == 0) {
+		char name[CKFS_ARCHIVE_NAME_MAX];
+		struct ckfs_err err = { 0 };
+
+		image_name(p->ck, name, sizeof(name), "ids-%u.img", p->pst.pid);
+		if (ckfs_img_read_ids(p->ck->ar, name, &p->ids, &err) < 0)
+			ckfs_unit_fail(&p->ids_u, &err);
+		else
+			p->ids_u.state = 1;
+	}
+	r = p->ids_u.state;
+	pthread_mutex_unlock(&p->lock);
+	if (r < 0)
+		return r;
+	*out = &p->ids;
 	return 0;
 }
 

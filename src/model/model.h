@@ -105,6 +105,12 @@ int ckfs_proc_core(struct ckfs_proc *p, uint32_t tid,
 		   const struct ckfs_core **out);
 int ckfs_proc_mm(struct ckfs_proc *p, const struct ckfs_proc_mm **out);
 int ckfs_proc_files(struct ckfs_proc *p, const struct ckfs_proc_files **out);
+/*
+ * ckfs_proc_ids() - the ids-<pid>.img of @p alone (its namespaces), as in
+ * ckfs_proc_files()->ids but without the other images that needs (some
+ * optional, whose absence a compressed archive only knows at its end).
+ */
+int ckfs_proc_ids(struct ckfs_proc *p, const struct ckfs_ids **out);
 
 /* The last load error of @p's units, or "" (for logs and metadata). */
 const char *ckfs_proc_error(struct ckfs_proc *p);

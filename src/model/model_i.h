@@ -26,6 +26,8 @@ struct ckfs_proc {
 	struct ckfs_thread *threads; /* pst.ntids, same order */
 	struct ckfs_unit mm_u;
 	struct ckfs_proc_mm mm;
+	struct ckfs_unit ids_u;
+	struct ckfs_ids ids;
 	pthread_mutex_t files_lock; /* guards files_u; taken before lock */
 	struct ckfs_unit files_u;
 	struct ckfs_proc_files files;

@@ -56,11 +56,11 @@ int ckfs_xmnts_locked(struct ckfs_ckpt *ck, struct ckfs_xunits *x,
 
 static uint32_t mnt_ns_of(struct ckfs_proc *p)
 {
-	const struct ckfs_proc_files *pf;
+	const struct ckfs_ids *ids;
 
-	if (ckfs_proc_files(p, &pf) < 0)
+	if (ckfs_proc_ids(p, &ids) < 0)
 		return 0;
-	return pf->ids.ns[NS_MNT];
+	return ids->ns[NS_MNT];
 }
 
 bool ckfs_proc_has_mounts(struct ckfs_proc *p)

@@ -375,14 +375,14 @@ static const char *const ns_names[NS_SLOTS] = {
  */
 static int r_ns_link(struct ckfs_node *n, struct ckfs_sb *o)
 {
-	const struct ckfs_proc_files *pf;
-	int r = ckfs_proc_files(n->proc, &pf);
+	const struct ckfs_ids *ids;
+	int r = ckfs_proc_ids(n->proc, &ids);
 
 	if (r < 0)
 		return r;
-	if (n->arg >= NS_SLOTS || !pf->ids.ns[n->arg])
+	if (n->arg >= NS_SLOTS || !ids->ns[n->arg])
 		return -ENOENT;
-	ckfs_sb_printf(o, "%s:[%u]", ns_names[n->arg], pf->ids.ns[n->arg]);
+	ckfs_sb_printf(o, "%s:[%u]", ns_names[n->arg], ids->ns[n->arg]);
 	return 0;
 }
 
@@ -390,9 +390,9 @@ static const struct ckfs_node_ops ns_link_ops = { .render = r_ns_link };
 
 static int ns_populate(struct ckfs_tree *t, struct ckfs_node *dir)
 {
-	const struct ckfs_proc_files *pf;
+	const struct ckfs_ids *ids;
 	size_t i;
-	int r = ckfs_proc_files(dir->proc, &pf);
+	int r = ckfs_proc_ids(dir->proc, &ids);
 
 	if (r == -ENOENT)
 		return 0;
@@ -401,7 +401,7 @@ static int ns_populate(struct ckfs_tree *t, struct ckfs_node *dir)
 	for (i = 0; i < NS_SLOTS; i++) {
 		struct ckfs_node *c;
 
-		if (!pf->ids.ns[i])
+		if (!ids->ns[i])
 			continue;
 		c = ckfs_tree_add(t, dir, ns_names[i], CKFS_MODE_LINK,
 				  &ns_link_ops);

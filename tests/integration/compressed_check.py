@@ -13,8 +13,9 @@ usage: compressed_check.py CHECKPOINTFS FIXTURES_DIR
    mounts to a tree byte-identical to the plain one, whole.
 3. A big archive (the fixture with CKFS_TEST_BIG_MIB, default 200, MiB
    of deterministic data appended to pages-1.img, moved last): the mount
-   comes up while the decode runs; proc/ reads and random preads of the
-   big member by several threads at once return the right bytes.
+   comes up, and proc/1/cmdline reads, while the decode runs; proc/ reads
+   and random preads of the big member by several threads at once return
+   the right bytes.
 4. The cache file: a memfd, or an unlinked file in cache_dir, never a
    name in a directory; nothing is left after unmount or SIGKILL.
 5. A truncated .zst and a .gz with a bad CRC fail cleanly: the mount is
@@ -325,6 +326,9 @@ def check_big(ckfs, fixtures, tmp, big):
             ok(any("memfd:checkpointfs-cache" in t for _, t in fds),
                "big %s: the cache is a memfd (%s)" % (kind, [t for _, t in fds]))
             at_mount = cache_size(pid) or 0
+            with open(os.path.join(m.path, "proc", "1", "cmdline"), "rb") as f:
+                cmdline = f.read()
+            at_cmdline = cache_size(pid) or 0
             got = proc_snapshot(m.path)
             t_proc = time.monotonic() - t0
             decoded = cache_size(pid) or 0
@@ -344,6 +348,15 @@ def check_big(ckfs, fixtures, tmp, big):
                 ok(True, "big %s: the mount came up during the decode" % kind, note)
             else:
                 ok(True, "big %s: the mount came up during the decode" % kind,
+                   " # SKIP the decode had ended first" + note)
+            # cmdline is in the first pages of pages-1.img: its own bytes
+            # only, not the optional images the stream ends without
+            note = " (%d of %d MiB decoded by then)" % (at_cmdline >> 20, big.total >> 20)
+            if at_mount < big.total:
+                ok(cmdline == want["1/cmdline"] and at_cmdline < big.total,
+                   "big %s: proc/1/cmdline reads right while the decode runs" % kind, note)
+            else:
+                ok(cmdline == want["1/cmdline"], "big %s: proc/1/cmdline reads right" % kind,
                    " # SKIP the decode had ended first" + note)
             bad = sum(b for b, _ in results)
             errs = sum(e for _, e in results)
