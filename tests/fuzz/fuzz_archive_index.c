@@ -3,12 +3,14 @@
  * Fuzz archive indexing: the input is the whole archive (a tar, plain or
  * compressed), in a memfd.  Every indexed name must be normalized and
  * inside the archive, the index sorted and findable, and reads of every
- * regular member must return exactly what was asked (or -EIO).
+ * regular member must return exactly what was asked (or -EIO), the same
+ * bytes that the pieces ckfs_archive_locate() points at hold.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fuzz_util.h"
 
@@ -41,6 +43,32 @@ static void check_name(const char *n)
 		fuzz_assert(!(len == 1 && p[0] == '.'));
 		fuzz_assert(!(len == 2 && p[0] == '.' && p[1] == '.'));
 		p = *e ? e + 1 : e;
+	}
+}
+
+/*
+ * Where ckfs_archive_locate() places bytes of @m (in pieces: the decode
+ * cache, or the archive file itself for raw zstd blocks), a pread of
+ * those pieces finds what ckfs_archive_pread() returns.
+ */
+static void check_located(struct ckfs_archive *ar,
+			  const struct ckfs_member *m, char *buf)
+{
+	static char got[65536];
+	uint64_t off = 0, end = m->size < 65536 ? m->size : 65536;
+
+	if (ckfs_archive_pread(ar, m, buf, (size_t)end, 0) != (ssize_t)end)
+		return;
+	while (off < end) {
+		struct ckfs_seg sg;
+		int64_t n = ckfs_archive_locate(ar, m, off, end - off, &sg);
+
+		if (n == -ENOTSUP || n == -EIO)
+			return;
+		fuzz_assert(n > 0 && (uint64_t)n <= end - off);
+		fuzz_assert(pread(sg.fd, got, (size_t)n, (off_t)sg.off) == n);
+		fuzz_assert(memcmp(got, buf + off, (size_t)n) == 0);
+		off += (uint64_t)n;
 	}
 }
 
@@ -107,6 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!ckfs_archive_compression(ar) && !m->unreadable)
 				fuzz_assert(m->data_off + m->size <= size);
 			read_member(ar, m, buf);
+			if (m->size)
+				check_located(ar, m, buf);
 		} else {
 			fuzz_assert(ckfs_archive_pread(ar, m, buf, 1, 0) ==
 				    -EIO);

@@ -12,6 +12,7 @@ crash-*, and are kept when this script runs again.
 """
 
 import gzip
+import hashlib
 import io
 import os
 import shutil
@@ -153,6 +154,13 @@ def main():
         put("archive_index", "pax-mixed.frames.tar.zst", zstd_frames(pax, 2048))
         put("archive_index", "pax-mixed.seekable.tar.zst",
             zstd_frames(pax, 3000, seek_table=True))
+        # one frame with raw blocks (incompressible bytes), read in place
+        noise = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(9600))
+        raw = tar_bytes(tarfile.PAX_FORMAT, [(n, "file", d) for n, d in small] +
+                        [("noise.bin", "file", noise)])
+        put("archive_index", "raw-blocks.tar.zst", subprocess.run(
+            ["zstd", "-q", "-c", "-3"], input=raw, stdout=subprocess.PIPE,
+            check=True).stdout)
     return 0
 
 
