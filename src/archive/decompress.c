@@ -425,10 +425,13 @@ static size_t decode_zstd(struct ckfs_stream *st, int *err, char *msg,
 {
 	ZSTD_outBuffer out = { st->out, OUT_BUF, 0 };
 
+	unsigned stalls = 0; /* calls in a row that moved nothing, limited */
+
 	while (out.pos < out.size) {
 		ZSTD_inBuffer in;
-		size_t before = out.pos, ret;
+		size_t before = out.pos, in_before, ret;
 		uint64_t in0; /* the file offset of st->in[0] */
+		bool limited = false;
 		int r = refill(st);
 
 		if (r < 0) {
@@ -445,9 +448,12 @@ static size_t decode_zstd(struct ckfs_stream *st, int *err, char *msg,
 			uint64_t lim = st->raw_inside ? st->raw_in + st->raw_len
 						      : st->raw_in;
 
-			if (lim >= in0 + in.pos && lim - in0 < in.size)
+			if (lim >= in0 + in.pos && lim - in0 < in.size) {
 				in.size = (size_t)(lim - in0);
+				limited = true;
+			}
 		}
+		in_before = in.pos;
 		ret = ZSTD_decompressStream(st->zd, &out, &in);
 		st->in_off = in.pos;
 		if (ZSTD_isError(ret)) {
@@ -468,6 +474,15 @@ static size_t decode_zstd(struct ckfs_stream *st, int *err, char *msg,
 		st->zret = ret;
 		if (raw_step(st, &out, in0 + in.pos))
 			break;
+		/*
+		 * libzstd takes any input it is given, but should it not, at
+		 * a limit the walk set: no more limits, rather than a hang
+		 */
+		if (limited && in.pos == in_before && out.pos == before &&
+		    ++stalls > 4)
+			raw_stop(st);
+		else if (in.pos != in_before || out.pos != before)
+			stalls = 0;
 		if (in.pos == in.size && st->in_eof && ret != 0 &&
 		    out.pos == before) {
 			snprintf(
