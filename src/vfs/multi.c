@@ -546,8 +546,40 @@ static int slot_get(struct ckfs_multi *m, struct slot *s, struct ckfs_tree **t,
 }
 
 /*
+ * Detach @s's tree if nothing uses it (no request, handle or kernel
+ * inode: refs == 0 and nlookup == 0) and it has been idle @idle_ns; the
+ * caller frees what it gets in *@t and *@ck (NULL: kept).  Returns true
+ * when it is kept only because the kernel still holds some inode.
+ */
+static bool slot_detach(struct slot *s, int64_t now, int64_t idle_ns,
+			struct ckfs_tree **t, struct ckfs_ckpt **ck)
+{
+	bool held = false;
+
+	*t = NULL;
+	*ck = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (s->state == 1 && s->refs == 0 && now - s->last_use >= idle_ns) {
+		if (s->nlookup == 0) {
+			*t = s->t;
+			*ck = s->ck;
+			s->t = NULL;
+			s->ck = NULL;
+			s->gen++;
+			__atomic_store_n(&s->state, 0, __ATOMIC_RELEASE);
+		} else {
+			held = true;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return held;
+}
+
+/*
  * Whether @s's archive opens: 0 or -EIO.  Known from its last open while
- * the file is unchanged; else it is opened (and left to close when idle).
+ * the file is unchanged; else it is opened, its facts kept, and closed
+ * again at once unless something came to use it meanwhile: listing a
+ * directory of big compressed archives holds one decode cache at a time.
  */
 static int slot_check(struct ckfs_multi *m, struct slot *s)
 {
@@ -566,8 +598,14 @@ static int slot_check(struct ckfs_multi *m, struct slot *s)
 	if (r == 1 || known)
 		return 0;
 	r = slot_get(m, s, &t, &gen);
-	if (r == 0)
+	if (r == 0) {
+		struct ckfs_ckpt *ck;
+
 		slot_put(s, 0);
+		(void)slot_detach(s, now_ns(), 0, &t, &ck);
+		ckfs_tree_free(t);
+		ckfs_ckpt_free(ck);
+	}
 	return r;
 }
 
@@ -606,30 +644,21 @@ int ckfs_multi_idle(struct ckfs_multi *m, int64_t now, int64_t idle_ns,
 
 	for (size_t i = 1; i <= n; i++) {
 		struct slot *s = m->slots[i];
-		struct ckfs_tree *t = NULL;
-		struct ckfs_ckpt *ck = NULL;
+		struct ckfs_tree *t;
+		struct ckfs_ckpt *ck;
 		bool ask = false;
 
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != 1)
 			continue;
-		pthread_mutex_lock(&s->lock);
-		if (s->state == 1 && s->refs == 0 &&
-		    now - s->last_use >= idle_ns) {
-			if (s->nlookup == 0) {
-				t = s->t;
-				ck = s->ck;
-				s->t = NULL;
-				s->ck = NULL;
-				s->gen++;
-				__atomic_store_n(&s->state, 0,
-						 __ATOMIC_RELEASE);
-			} else if (now - s->inval_at >= idle_ns) {
+		if (slot_detach(s, now, idle_ns, &t, &ck)) {
+			pthread_mutex_lock(&s->lock);
+			if (now - s->inval_at >= idle_ns) {
 				/* again later, should it keep some inode */
 				s->inval_at = now;
 				ask = true;
 			}
+			pthread_mutex_unlock(&s->lock);
 		}
-		pthread_mutex_unlock(&s->lock);
 		if (t) {
 			/* no inode number, request or handle reaches it */
 			ckfs_tree_free(t);

@@ -9,7 +9,9 @@ archive built here around the Podman fixture's CRIU images (as
 engines_check.py does), and a truncated tar.  Mounted:
   1. the root lists one directory per archive, `checkpoints` and
      `checkpoints.json`; no archive file is open in the daemon
-     (/proc/<daemon>/fd) after listing and stat'ing the root;
+     (/proc/<daemon>/fd) after listing and stat'ing the root, nor after
+     reading `checkpoints` (each archive opened for its facts is closed
+     again at once, its memfd cache with it);
   2. reading below one archive opens that archive only;
   3. each good archive's proc/ equals a direct mount of that archive,
      byte for byte;
@@ -138,6 +140,16 @@ def main():
             ok(pid is not None and open_archives(pid, d) == set(),
                "no archive is open after ls and stat of the root",
                " (%s)" % (open_archives(pid, d) if pid else "no pid"))
+            # listing opens each archive for its facts, and closes it
+            # again: a directory of big compressed archives costs one
+            # decode cache at a time, not all of them
+            with open(os.path.join(m, "checkpoints")) as f:
+                listed = f.read()
+            ok(all(g in listed for g in good) and
+               open_archives(pid, d) == set() and memfds(pid) == 0,
+               "checkpoints: each archive opened for it is closed again at "
+               "once, its memfd cache gone",
+               " (open: %s, %d memfd)" % (open_archives(pid, d), memfds(pid)))
             os.listdir(os.path.join(m, "criu-counter.tar", "proc"))
             ok(open_archives(pid, d) == {"criu-counter.tar"},
                "reading below one archive opens that archive only",
