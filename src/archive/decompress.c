@@ -50,12 +50,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "base/clock.h"
 #include "base/fdio.h"
 #include "base/mem.h"
 #include "base/strbuf.h"
@@ -177,14 +177,6 @@ struct ckfs_stream {
 	unsigned waiters;
 	char msg[CKFS_ERR_MSG_MAX];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 const char *ckfs_stream_comp_name(enum ckfs_compression comp)
 {
@@ -646,7 +638,7 @@ static void report(struct ckfs_stream *st, bool finished, int error)
 		.finished = finished,
 		.error = error,
 	};
-	uint64_t t = now_ns();
+	uint64_t t = (uint64_t)ckfs_now_ns();
 
 	if (!st->progress)
 		return;
@@ -1102,7 +1094,7 @@ int ckfs_stream_new(int fd, uint64_t size, const char *path,
 	r = init_decoder(st, err);
 	if (r < 0)
 		goto fail;
-	st->t0 = now_ns();
+	st->t0 = (uint64_t)ckfs_now_ns();
 	st->last_report = st->t0;
 	st->progress = opts->progress;
 	st->progress_arg = opts->progress_arg;

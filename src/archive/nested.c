@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "archive/archive_i.h"
+#include "base/clock.h"
 #include "base/fdio.h"
 #include "base/mem.h"
 #include "base/strbuf.h"
@@ -185,14 +185,6 @@ static int sniff(struct ckfs_archive *ar, const struct ckfs_member *m,
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* How a decode that takes a while goes, told as the archive's own is. */
 struct progress {
 	const char *label; /* NULL: tell nothing */
@@ -205,7 +197,7 @@ static void progress(struct progress *pg, const struct ckfs_nested *nt,
 		     const char *msg)
 {
 	const struct ckfs_archive_opts *o = ckfs_archive_get_opts();
-	uint64_t t = now_ns();
+	uint64_t t = (uint64_t)ckfs_now_ns();
 	struct ckfs_archive_progress p = {
 		.path = pg->label,
 		.compression = nt->compression,
@@ -243,7 +235,7 @@ static int decompress(struct ckfs_nested *nt, struct src *s,
 	struct progress pg = { .label = label };
 	int r = 0;
 
-	pg.t0 = pg.last = now_ns();
+	pg.t0 = pg.last = (uint64_t)ckfs_now_ns();
 	if (!a || !buf) {
 		r = ckfs_err_set(err, -ENOMEM, "out of memory");
 		goto out;

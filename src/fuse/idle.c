@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "base/clock.h"
+
 #define NS_PER_S    1000000000LL
 #define TICK_MIN_NS (NS_PER_S / 10)
 #define TICK_MAX_NS (5 * NS_PER_S)
@@ -43,14 +45,6 @@ struct ckfs_idle {
 	bool stop;	     /* under lock; also read atomically */
 	pthread_t thread;
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 /* A stopped loop answers no request the kernel may be waiting on. */
 static bool stopping(struct ckfs_idle *idle)
@@ -86,7 +80,7 @@ static void *run(void *arg)
 
 	pthread_mutex_lock(&idle->lock);
 	while (!idle->stop) {
-		int64_t until = mono_ns() + idle->tick_ns;
+		int64_t until = ckfs_now_ns() + idle->tick_ns;
 		struct timespec ts = {
 			.tv_sec = until / NS_PER_S,
 			.tv_nsec = until % NS_PER_S,
@@ -99,7 +93,8 @@ static void *run(void *arg)
 		if (idle->stop)
 			break;
 		pthread_mutex_unlock(&idle->lock);
-		ckfs_multi_idle(idle->m, mono_ns(), idle->idle_ns, inval, idle);
+		ckfs_multi_idle(idle->m, ckfs_now_ns(), idle->idle_ns, inval,
+				idle);
 		pthread_mutex_lock(&idle->lock);
 	}
 	pthread_mutex_unlock(&idle->lock);

@@ -26,10 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "base/clock.h"
 #include "base/mem.h"
 #include "base/strbuf.h"
 #include "model/model.h"
@@ -143,14 +143,6 @@ struct ref {
 	bool held; /* REF_NODE of a slot: s->t held, until ref_put() */
 	uint32_t gen;
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static bool has_images(int dfd)
 {
@@ -391,7 +383,7 @@ static void rescan(struct ckfs_multi *m)
 {
 	_cleanup_free_ bool *seen = NULL;
 	struct dirent *de;
-	int64_t t = now_ns();
+	int64_t t = ckfs_now_ns();
 	struct stat st;
 	size_t i;
 	DIR *d;
@@ -469,7 +461,7 @@ static int slot_hold(struct slot *s, struct ckfs_tree **t, uint32_t *gen)
 /* Drop a hold, counting @lookups kernel lookups made under it. */
 static void slot_put(struct slot *s, uint64_t lookups)
 {
-	int64_t t = now_ns();
+	int64_t t = ckfs_now_ns();
 
 	pthread_mutex_lock(&s->lock);
 	s->refs--;
@@ -513,7 +505,7 @@ static int slot_open_held(struct ckfs_multi *m, struct slot *s,
 	s->ck = ck;
 	s->t = t;
 	s->refs++;
-	s->last_use = now_ns();
+	s->last_use = ckfs_now_ns();
 	old = s->facts;
 	s->facts = f;
 	s->known = true;
@@ -602,7 +594,7 @@ static int slot_check(struct ckfs_multi *m, struct slot *s)
 		struct ckfs_ckpt *ck;
 
 		slot_put(s, 0);
-		(void)slot_detach(s, now_ns(), 0, &t, &ck);
+		(void)slot_detach(s, ckfs_now_ns(), 0, &t, &ck);
 		ckfs_tree_free(t);
 		ckfs_ckpt_free(ck);
 	}
