@@ -51,8 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib_tap  # noqa: E402
 from lib_tap import diag, ok  # noqa: E402
 import lib_bigtar  # noqa: E402
-from lib_mount import (SKIP_CODE, Mount, MountFailed, fuse_unavailable,  # noqa: E402
-                       mounted, watchdog)
+from lib_mount import Mount, mounted  # noqa: E402
 
 BIG_MIB = int(os.environ.get("CKFS_TEST_BIG_MIB", "200"))
 CAP = 64 << 20  # bytes read from one file at most
@@ -658,35 +657,18 @@ def check_cache_max(ckfs, fixtures, tmp, big):
                "and the decode stopped at the limit", " (%s)" % stderr_lines(m))
 
 
-def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
-    ckfs, fixtures = sys.argv[1], sys.argv[2]
-    why = fuse_unavailable()
-    if why:
-        print("1..0 # SKIP %s" % why)
-        return SKIP_CODE
-    tmp = tempfile.mkdtemp(prefix="ckfs-compressed-")
-    try:
-        with watchdog(280):
-            check_fixtures(ckfs, fixtures)
-            check_recompressed(ckfs, fixtures, tmp)
-            big = BigArchive(fixtures, tmp)
-            check_big(ckfs, fixtures, tmp, big)
-            check_cache_files(ckfs, tmp, big)
-            check_progress(ckfs, big)
-            check_broken(ckfs, fixtures, tmp, big)
-            check_cache_max(ckfs, fixtures, tmp, big)
-            check_incompressible(ckfs, fixtures, tmp)
-    except MountFailed as e:
-        ok(False, "mount failed: %s" % e, " (stderr: %s)" % e.stderr.strip())
-    except KeyboardInterrupt:
-        ok(False, "watchdog: the test hung")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return lib_tap.done()
+def run(args, tmp):
+    ckfs, fixtures = args
+    check_fixtures(ckfs, fixtures)
+    check_recompressed(ckfs, fixtures, tmp)
+    big = BigArchive(fixtures, tmp)
+    check_big(ckfs, fixtures, tmp, big)
+    check_cache_files(ckfs, tmp, big)
+    check_progress(ckfs, big)
+    check_broken(ckfs, fixtures, tmp, big)
+    check_cache_max(ckfs, fixtures, tmp, big)
+    check_incompressible(ckfs, fixtures, tmp)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(lib_tap.main(__doc__, run, "ckfs-compressed-", 280))

@@ -38,7 +38,6 @@ concatenated, as t2sz or a seekable-format writer would.
 """
 
 import errno
-import hashlib
 import os
 import random
 import shutil
@@ -55,8 +54,7 @@ import lib_tap  # noqa: E402
 from lib_tap import diag, ok  # noqa: E402
 import lib_bigtar  # noqa: E402
 from compressed_check import cache_fds, mem_ranges, proc_snapshot, walk  # noqa: E402
-from lib_mount import (SKIP_CODE, Mount, MountFailed, fuse_unavailable,  # noqa: E402
-                       mounted, watchdog)
+from lib_mount import Mount, mounted  # noqa: E402
 
 BIG_MIB = int(os.environ.get("CKFS_TEST_BIG_MIB", "64"))
 SEEKABLE_MAGIC = 0x8F92EAB1
@@ -595,35 +593,15 @@ def check_truncated(ckfs, fixtures, tmp, big):
        " (%s, %.2f s)" % (lines, time.monotonic() - t0))
 
 
-def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
-    ckfs, fixtures = sys.argv[1], sys.argv[2]
-    why = fuse_unavailable()
-    if why:
-        print("1..0 # SKIP %s" % why)
-        return SKIP_CODE
-    if shutil.which("zstd") is None:
-        print("1..0 # SKIP the zstd CLI is missing")
-        return SKIP_CODE
-    tmp = tempfile.mkdtemp(prefix="ckfs-zframes-")
-    try:
-        with watchdog(280):
-            want = check_small(ckfs, fixtures, tmp)
-            check_tables(ckfs, fixtures, tmp, want)
-            big = Big(fixtures, tmp)
-            check_big(ckfs, tmp, big)
-            check_corrupt(ckfs, tmp, big)
-            check_truncated(ckfs, fixtures, tmp, big)
-    except MountFailed as e:
-        ok(False, "mount failed: %s" % e, " (stderr: %s)" % e.stderr.strip())
-    except KeyboardInterrupt:
-        ok(False, "watchdog: the test hung")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return lib_tap.done()
+def run(args, tmp):
+    ckfs, fixtures = args
+    want = check_small(ckfs, fixtures, tmp)
+    check_tables(ckfs, fixtures, tmp, want)
+    big = Big(fixtures, tmp)
+    check_big(ckfs, tmp, big)
+    check_corrupt(ckfs, tmp, big)
+    check_truncated(ckfs, fixtures, tmp, big)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(lib_tap.main(__doc__, run, "ckfs-zframes-", 280, tools=("zstd",)))
