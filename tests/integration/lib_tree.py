@@ -133,14 +133,14 @@ def entry(path):
 def snapshot(root, sub=""):
     root = os.fsencode(root)
     out = {}
-    todo = [os.fsencode(sub)]
-    while todo:
-        rel = todo.pop()
+    left = [os.fsencode(sub)]  # paths still to visit
+    while left:
+        rel = left.pop()
         e = entry(os.path.join(root, rel) if rel else root)
         out[rel] = e
         if e[0] == "dir":
             for name in e[1]:
-                todo.append(os.path.join(rel, name) if rel else name)
+                left.append(os.path.join(rel, name) if rel else name)
     return out
 
 

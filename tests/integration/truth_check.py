@@ -521,15 +521,15 @@ def oci_layers(path):
             return None
         def blob(d):
             return tar.extractfile("blobs/sha256/" + d.split(":", 1)[1]).read()
-        descs, todo = [], [json.loads(tar.extractfile("index.json").read())]
-        while todo:
-            doc = todo.pop(0)
+        descs, docs = [], [json.loads(tar.extractfile("index.json").read())]
+        while docs:  # JSON documents left to follow, breadth first
+            doc = docs.pop(0)
             for d in doc.get("manifests", []) + [doc.get("config")] + doc.get("layers", []):
                 if not d:
                     continue
                 data = blob(d["digest"])
                 if data[:1] == b"{":
-                    todo.append(json.loads(data))
+                    docs.append(json.loads(data))
                 else:
                     descs.append((d.get("mediaType", ""), data))
     out, rw, criu = [], [], False
