@@ -98,6 +98,13 @@ int ckfs_archive_set_opts(const struct ckfs_archive_opts *opts)
 	return 0;
 }
 
+const char *const ckfs_ckpt_markers[CKFS_CKPT_MARKERS] = {
+	"checkpoint/pstree.img",
+	"checkpoint/inventory.img",
+	"pstree.img",
+	"inventory.img",
+};
+
 const struct ckfs_archive_opts *ckfs_archive_get_opts(void)
 {
 	return &g_opts;

@@ -51,6 +51,15 @@
 #define CKFS_ARCHIVE_NAME_MAX	 4096
 #define CKFS_ARCHIVE_DEPTH_MAX	 64
 
+/*
+ * The member names that say a tree holds a checkpoint's CRIU images:
+ * pstree.img or inventory.img, in an engine's image directory
+ * "checkpoint/" or at the top (a plain criu dump), in the order they are
+ * looked for.  A marker's image directory is its name up to its last '/'.
+ */
+#define CKFS_CKPT_MARKERS 4
+extern const char *const ckfs_ckpt_markers[CKFS_CKPT_MARKERS];
+
 enum ckfs_member_type {
 	CKFS_MEMBER_REG,
 	CKFS_MEMBER_DIR,

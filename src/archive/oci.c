@@ -132,15 +132,8 @@ static void scan_digests(struct oci_walk *w, const char *json)
 
 static bool has_checkpoint(const struct ckfs_nested *nt)
 {
-	static const char *const names[] = {
-		"pstree.img",
-		"inventory.img",
-		"checkpoint/pstree.img",
-		"checkpoint/inventory.img",
-	};
-
-	for (size_t i = 0; i < CKFS_ARRAY_SIZE(names); i++)
-		if (ckfs_nested_find(nt, names[i]))
+	for (size_t i = 0; i < CKFS_CKPT_MARKERS; i++)
+		if (ckfs_nested_find(nt, ckfs_ckpt_markers[i]))
 			return true;
 	return false;
 }

@@ -15,8 +15,6 @@
 #define CKFS_THREADS_MAX (1u << 20)
 #define AT_PAGESZ 6
 
-static const char *const image_dirs[] = { "checkpoint/", "" };
-
 void ckfs_unit_fail(struct ckfs_unit *u, const struct ckfs_err *err)
 {
 	u->state = -EIO;
@@ -62,24 +60,20 @@ static int pid_cmp(const void *a, const void *b, void *arg)
 
 static int find_image_dir(struct ckfs_ckpt *ck, struct ckfs_err *err)
 {
+	const char *name, *slash;
 	size_t i;
 
-	for (i = 0; i < CKFS_ARRAY_SIZE(image_dirs); i++) {
-		char name[64];
-
-		snprintf(name, sizeof(name), "%spstree.img", image_dirs[i]);
-		if (ckfs_archive_find(ck->ar, name))
+	for (i = 0; i < CKFS_CKPT_MARKERS; i++)
+		if (ckfs_archive_find(ck->ar, ckfs_ckpt_markers[i]))
 			break;
-		snprintf(name, sizeof(name), "%sinventory.img", image_dirs[i]);
-		if (ckfs_archive_find(ck->ar, name))
-			break;
-	}
-	if (i == CKFS_ARRAY_SIZE(image_dirs))
+	if (i == CKFS_CKPT_MARKERS)
 		return ckfs_err_set(
 			err, -ENOENT,
 			"%s: pstree.img: missing from the archive (looked in checkpoint/ and at the top): not a CRIU checkpoint",
 			ckfs_archive_path(ck->ar));
-	ck->dir = strdup(image_dirs[i]);
+	name = ckfs_ckpt_markers[i];
+	slash = strrchr(name, '/');
+	ck->dir = strndup(name, slash ? (size_t)(slash - name) + 1 : 0);
 	return ck->dir ? 0 : ckfs_err_set(err, -ENOMEM, "out of memory");
 }
 

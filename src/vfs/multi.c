@@ -146,15 +146,9 @@ struct ref {
 
 static bool has_images(int dfd)
 {
-	static const char *const names[] = {
-		"pstree.img",
-		"inventory.img",
-		"checkpoint/pstree.img",
-		"checkpoint/inventory.img",
-	};
-
-	for (size_t i = 0; i < CKFS_ARRAY_SIZE(names); i++)
-		if (faccessat(dfd, names[i], F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+	for (size_t i = 0; i < CKFS_CKPT_MARKERS; i++)
+		if (faccessat(dfd, ckfs_ckpt_markers[i], F_OK,
+			      AT_SYMLINK_NOFOLLOW) == 0)
 			return true;
 	return false;
 }
