@@ -506,6 +506,28 @@ static int decode_frame(struct ckfs_zseek *zs, struct zs_slot *s, size_t i)
 	return 0;
 }
 
+/*
+ * Claim free slot @s for frame @i (under zs->lock, which is dropped
+ * while it decodes and held again on return) and decode it; the state
+ * after it (READY, FAILED, EMPTY) is the caller's to set.  Returns what
+ * decode_frame() does.
+ */
+static int load_slot(struct ckfs_zseek *zs, struct zs_slot *s, size_t i)
+{
+	int r;
+
+	s->frame = i;
+	s->state = SLOT_LOADING;
+	s->refs = 1;
+	s->used = ++zs->clock;
+	s->ahead = false;
+	pthread_mutex_unlock(&zs->lock);
+	s->msg[0] = '\0';
+	r = decode_frame(zs, s, i);
+	pthread_mutex_lock(&zs->lock);
+	return r;
+}
+
 static void slot_put(struct ckfs_zseek *zs, struct zs_slot *s)
 {
 	pthread_mutex_lock(&zs->lock);
@@ -576,17 +598,7 @@ static struct zs_slot *slot_get(struct ckfs_zseek *zs, size_t i, int *errp,
 		wait_locked(zs); /* every slot is in use: wait for one */
 	}
 	s = victim;
-	s->frame = i;
-	s->state = SLOT_LOADING;
-	s->refs = 1;
-	s->used = ++zs->clock;
-	s->ahead = false;
-	pthread_mutex_unlock(&zs->lock);
-
-	s->msg[0] = '\0';
-	r = decode_frame(zs, s, i);
-
-	pthread_mutex_lock(&zs->lock);
+	r = load_slot(zs, s, i);
 	s->state = r < 0 ? SLOT_FAILED : SLOT_READY;
 	s->err = r;
 	if (r == 0 && zs->has_bad && zs->bad == i)
@@ -693,17 +705,7 @@ static void *ahead_main(void *arg)
 			zs->busy = false;
 			continue;
 		}
-		s->frame = i;
-		s->state = SLOT_LOADING;
-		s->refs = 1;
-		s->used = ++zs->clock;
-		s->ahead = false;
-		pthread_mutex_unlock(&zs->lock);
-
-		s->msg[0] = '\0';
-		r = decode_frame(zs, s, i);
-
-		pthread_mutex_lock(&zs->lock);
+		r = load_slot(zs, s, i);
 		zs->busy = false;
 		s->refs--;
 		if (r < 0) {
