@@ -504,7 +504,7 @@ def refused_or_eio(ckfs, path, words, what, extra=()):
     if not up:
         lines = [l for l in stderr_lines(m) if "checkpointfs" in l]
         return ok(m.returncode not in (0, None) and len(stderr_lines(m)) == 1 and
-                  any(w in lines[0].lower() for w in words),
+                  any(w.lower() in lines[0].lower() for w in words),
                   "%s: refused with one line naming the problem" % what,
                   " (%s)" % stderr_lines(m))
     return ok(errs and not others and not m.daemon_problems(),

@@ -53,7 +53,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib_tap  # noqa: E402
 from lib_tap import diag, ok  # noqa: E402
 import lib_bigtar  # noqa: E402
-from compressed_check import cache_fds, mem_ranges, proc_snapshot, walk  # noqa: E402
+from compressed_check import (cache_fds, mem_ranges, proc_snapshot,  # noqa: E402
+                              refused_or_eio, stderr_lines, walk)
 from lib_mount import Mount, mounted  # noqa: E402
 
 BIG_MIB = int(os.environ.get("CKFS_TEST_BIG_MIB", "64"))
@@ -176,34 +177,6 @@ def streamed(m):
 def proc_io(pid):
     with open("/proc/%d/io" % pid) as f:
         return {k: int(v) for k, v in (l.split(":") for l in f)}
-
-
-def stderr_lines(m):
-    return [l for l in m.stderr.splitlines() if l.strip()]
-
-
-def refused_or_eio(ckfs, path, words, what):
-    """Refused with one line naming the problem, or mounted and every read
-    that fails fails with EIO (and some do)."""
-    m = Mount(ckfs, path)
-    errs = others = None
-    try:
-        up = m.start(30)
-        if up:
-            tree = walk(m.path)
-            errs = {k: v for k, v in tree.items() if v[0] == "error"}
-            others = {k: v for k, v in errs.items() if v[1] != "EIO"}
-    finally:
-        m.stop()
-    if not up:
-        lines = stderr_lines(m)
-        return ok(m.returncode not in (0, None) and len(lines) == 1 and
-                  any(w.lower() in lines[0].lower() for w in words),
-                  "%s: refused with one line naming the problem" % what,
-                  " (%s)" % lines)
-    return ok(errs and not others and not m.daemon_problems(),
-              "%s: mounted, and the affected reads fail with EIO" % what,
-              " (%d EIO%s)" % (len(errs), ", others: %s" % others if others else ""))
 
 
 # ---- the checks ----
