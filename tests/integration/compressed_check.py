@@ -250,11 +250,14 @@ def check_recompressed(ckfs, fixtures, tmp):
 
 
 class BigArchive:
-    def __init__(self, fixtures, tmp):
+    """The plain fixture with @mib MiB of lib_bigtar's bytes appended to
+    pages-1.img (moved last), and the bytes that member should read."""
+
+    def __init__(self, fixtures, tmp, mib=BIG_MIB):
         self.plain = os.path.join(fixtures, "podman-counter.none.tar")
         self.tar = os.path.join(tmp, "big.tar")
         self.big_off, self.size = lib_bigtar.make_tar(
-            self.plain, self.tar, BIG_MIB << 20)
+            self.plain, self.tar, mib << 20)
         with tarfile.open(self.plain) as t:
             self.prefix = t.extractfile("checkpoint/pages-1.img").read()
         self.total = os.path.getsize(self.tar)

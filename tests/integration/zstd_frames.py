@@ -52,23 +52,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib_tap  # noqa: E402
 from lib_tap import diag, ok  # noqa: E402
-import lib_bigtar  # noqa: E402
-from compressed_check import (cache_fds, mem_ranges, proc_snapshot,  # noqa: E402
-                              refused_or_eio, stderr_lines, walk)
+from compressed_check import (BigArchive, cache_fds, compare,  # noqa: E402
+                              mem_ranges, proc_snapshot, refused_or_eio,
+                              stderr_lines, walk)
 from lib_mount import Mount, mounted  # noqa: E402
 
 BIG_MIB = int(os.environ.get("CKFS_TEST_BIG_MIB", "64"))
 SEEKABLE_MAGIC = 0x8F92EAB1
 SEEKTABLE_MAGIC = 0x184D2A5E
-
-def compare(a, b, what, limit=8):
-    diffs = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    ok(not diffs, what, "" if not diffs else
-       " (%d differ, e.g. %s)" % (len(diffs), ", ".join(diffs[:limit])))
-    for k in diffs[:limit]:
-        diag("%s: %r != %r" % (k, a.get(k), b.get(k)))
-    return not diffs
-
 
 # ---- making multi-frame files with the zstd CLI ----
 
@@ -271,27 +262,15 @@ def check_tables(ckfs, fixtures, tmp, want):
                    "a seek table lying about a decoded size")
 
 
-class Big:
+class Big(BigArchive):
+    """compressed_check's big archive, also in 1 MiB frames."""
+
     def __init__(self, fixtures, tmp):
-        self.plain = os.path.join(fixtures, "podman-counter.none.tar")
-        self.tar = os.path.join(tmp, "big.tar")
-        self.big_off, self.size = lib_bigtar.make_tar(
-            self.plain, self.tar, BIG_MIB << 20)
-        with tarfile.open(self.plain) as t:
-            self.prefix = t.extractfile("checkpoint/pages-1.img").read()
+        super().__init__(fixtures, tmp, BIG_MIB)
         with tarfile.open(self.tar) as t:
             self.data_off = t.getmember("checkpoint/pages-1.img").offset_data
         self.fr = multiframe(self.tar, 1 << 20, tmp, level=1)
         self.zst = self.fr.write(tmp, "big")
-
-    def expected(self, off, n):
-        n = max(0, min(n, self.size - off))
-        head = b""
-        if off < self.big_off:
-            head = self.prefix[off:off + n]
-            n -= len(head)
-            off = self.big_off
-        return head + lib_bigtar.big_bytes(off - self.big_off, n)
 
 
 def random_reads(path, seed, n, want, results, avoid=None):
